@@ -1,0 +1,268 @@
+package krb5
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/gsskit/gsskit/gss"
+	"github.com/gsskit/gsskit/krb5/internal/cfx"
+)
+
+// RFC 1964 §1.1 token IDs: the two bytes after the mechanism OID in a
+// context-establishment token.
+const (
+	tokAPReq    uint16 = 0x0100
+	tokAPRep    uint16 = 0x0200
+	tokKRBError uint16 = 0x0300
+)
+
+// appendContextToken frames a Kerberos message as a context token: the RFC
+// 2743 §3.1 header with mech, the token ID, then the message.
+func appendContextToken(dst []byte, mech gss.OID, tokID uint16, msg []byte) []byte {
+	inner := make([]byte, 2, 2+len(msg))
+	binary.BigEndian.PutUint16(inner, tokID)
+	inner = append(inner, msg...)
+	return gss.AppendInitialToken(dst, mech, inner)
+}
+
+// isKrb5Mech reports whether oid names the Kerberos mechanism under one of
+// the OIDs MIT accepts for it (the RFC 1964 OID, the pre-RFC one, and
+// Microsoft's mis-encoded one).
+func isKrb5Mech(oid gss.OID) bool {
+	return oid == gss.MechKrb5 || oid == gss.MechKrb5Wrong || oid == gss.MechKrb5Old
+}
+
+// parseContextToken unframes a context token: a wrong mechanism is BadMech,
+// anything malformed is DefectiveToken. It returns the mechanism OID the
+// peer used (the reply is framed with the same one, as MIT does), the token
+// ID and the message, which aliases tok.
+func parseContextToken(tok []byte) (mech gss.OID, tokID uint16, msg []byte, err error) {
+	mech, inner, err := gss.ParseInitialToken(tok)
+	if err != nil {
+		if ge, ok := err.(*gss.Error); ok {
+			e := *ge
+			e.Mech = gss.MechKrb5
+			return "", 0, nil, &e
+		}
+		return "", 0, nil, gss.WrapError(gss.DefectiveToken, 0, gss.MechKrb5, "malformed context token", err)
+	}
+	if !isKrb5Mech(mech) {
+		return "", 0, nil, gss.NewError(gss.BadMech, 0, gss.MechKrb5,
+			"context token is for mechanism "+mech.String()+", not Kerberos V5 ("+gss.MechKrb5.String()+")")
+	}
+	if len(inner) < 2 {
+		return "", 0, nil, gss.NewError(gss.DefectiveToken, 0, gss.MechKrb5, "context token ends before its token ID")
+	}
+	return mech, binary.BigEndian.Uint16(inner), inner[2:], nil
+}
+
+// ctxState is where a context is in its life.
+type ctxState uint8
+
+const (
+	stateNew         ctxState = iota // nothing sent or received yet
+	stateAwaitAPRep                  // initiator sent a mutual AP-REQ
+	stateEstablished                 // per-message calls work
+	stateFailed                      // establishment failed; only Delete works
+	stateDeleted                     // deleted or exported
+)
+
+// secContext is one Kerberos security context, initiator or acceptor. Its
+// establishment lives in initiator.go and acceptor.go; once established it
+// is a set of names and flags around a cfx.Protector, which does the RFC
+// 4121 per-message work and holds the sequence state.
+//
+// Like MIT's, a context is not safe for concurrent use: GSS contexts are
+// driven by one conversation.
+type secContext struct {
+	mech      *mechanism
+	initiator bool
+	state     ctxState
+	// wireMech is the OID the peer framed its first token with; replies
+	// use the same one, as MIT does.
+	wireMech gss.OID
+
+	// Configuration, kept from the constructor to Step.
+	cred        *credential
+	defaultCred bool // cred is the mechanism's default, not the caller's
+	reqFlags    gss.Flags
+	lifetime    time.Duration
+	bindings    *gss.ChannelBindings // initiator's bindings
+	acceptCB    *gss.ChannelBindings // acceptor's bindings
+
+	flags          gss.Flags
+	source, target *krbName // initiator and acceptor names
+	expiry         time.Time
+	ticketEnd      time.Time // the ticket's end time; expiry may add grace or a shorter lifetime
+
+	// Keys: the ticket session key, the initiator subkey (the session key
+	// when the initiator sent none) and the acceptor subkey, if any. The
+	// per-message key is the acceptor subkey when there is one (RFC 4121
+	// §2), else the initiator subkey.
+	sessionKey        types.EncryptionKey
+	subkey            types.EncryptionKey
+	acceptorSubkey    types.EncryptionKey
+	hasAcceptorSubkey bool
+	// Initial sequence numbers as exchanged in the authenticator and
+	// AP-REP; the live ones are in prot.
+	sendSeq, recvSeq uint32
+	// ctime and cusec of our authenticator, which the AP-REP must echo.
+	ctime time.Time
+	cusec int
+
+	prot  *cfx.Protector
+	deleg *credential // what the initiator delegated, on an acceptor
+}
+
+// Done reports whether the context is established.
+func (c *secContext) Done() bool { return c.state == stateEstablished }
+
+// Info is gss_inquire_context.
+func (c *secContext) Info() gss.ContextInfo {
+	info := gss.ContextInfo{
+		Mech:             gss.MechKrb5,
+		Expiry:           c.expiry,
+		Flags:            c.flags,
+		LocallyInitiated: c.initiator,
+		Open:             c.state == stateEstablished,
+	}
+	if c.source != nil {
+		info.Source = c.source
+	}
+	if c.target != nil {
+		info.Target = c.target
+	}
+	return info
+}
+
+// ready checks, cheaply, that per-message calls may proceed: the context is
+// established and its ticket has not run out.
+func (c *secContext) ready(qop gss.QOP) error {
+	if c.state != stateEstablished || c.prot == nil {
+		switch c.state {
+		case stateDeleted:
+			return gss.NewError(gss.NoContext, 0, gss.MechKrb5, "security context was deleted or exported")
+		case stateFailed:
+			return gss.NewError(gss.NoContext, 0, gss.MechKrb5, "security context failed to establish")
+		}
+		return gss.NewError(gss.NoContext, 0, gss.MechKrb5, "security context is not established yet")
+	}
+	if qop != 0 {
+		return gss.NewError(gss.BadQOP, 0, gss.MechKrb5, "Kerberos supports only the default QOP 0, not "+itoa(int(qop)))
+	}
+	if !c.expiry.IsZero() && time.Now().After(c.expiry) {
+		return gss.NewError(gss.ContextExpired, 0, gss.MechKrb5,
+			"security context expired at "+c.expiry.UTC().Format(time.RFC3339)+" (its ticket's end time)")
+	}
+	return nil
+}
+
+// GetMIC is gss_get_mic: an RFC 4121 MIC token appended to dst.
+func (c *secContext) GetMIC(dst, msg []byte, qop gss.QOP) ([]byte, error) {
+	if err := c.ready(qop); err != nil {
+		return dst, err
+	}
+	return c.prot.GetMIC(dst, msg), nil
+}
+
+// VerifyMIC is gss_verify_mic.
+func (c *secContext) VerifyMIC(msg, token []byte) (gss.QOP, error) {
+	if err := c.ready(0); err != nil {
+		return 0, err
+	}
+	return 0, c.prot.VerifyMIC(msg, token)
+}
+
+// Wrap is gss_wrap; Kerberos always honours a confidentiality request.
+func (c *secContext) Wrap(dst, msg []byte, conf bool, qop gss.QOP) ([]byte, bool, error) {
+	if err := c.ready(qop); err != nil {
+		return dst, false, err
+	}
+	out, err := c.prot.Wrap(dst, msg, conf)
+	if err != nil {
+		return dst, false, err
+	}
+	return out, conf, nil
+}
+
+// Unwrap is gss_unwrap.
+func (c *secContext) Unwrap(dst, token []byte) ([]byte, gss.MessageInfo, error) {
+	if err := c.ready(0); err != nil {
+		return dst, gss.MessageInfo{}, err
+	}
+	out, conf, err := c.prot.Unwrap(dst, token)
+	return out, gss.MessageInfo{Conf: conf}, err
+}
+
+// WrapSizeLimit is gss_wrap_size_limit.
+func (c *secContext) WrapSizeLimit(conf bool, qop gss.QOP, maxOutput int) (int, error) {
+	if err := c.ready(qop); err != nil {
+		return 0, err
+	}
+	return c.prot.WrapSizeLimit(conf, maxOutput), nil
+}
+
+// DelegatedCred returns the credential the initiator delegated, or nil.
+func (c *secContext) DelegatedCred() gss.MechCred {
+	if c.deleg == nil {
+		return nil
+	}
+	return c.deleg
+}
+
+// Delete is gss_delete_sec_context: the keys are wiped and every later call
+// fails with NoContext.
+func (c *secContext) Delete() error {
+	c.wipe()
+	c.state = stateDeleted
+	return nil
+}
+
+func (c *secContext) wipe() {
+	clear(c.sessionKey.KeyValue)
+	clear(c.subkey.KeyValue)
+	clear(c.acceptorSubkey.KeyValue)
+	c.prot = nil
+}
+
+// fail marks the context unusable and returns err, for failures after which
+// RFC 2743 leaves nothing to retry.
+func (c *secContext) fail(err error) error {
+	c.wipe()
+	c.state = stateFailed
+	return err
+}
+
+// protectorKey is the key per-message tokens use (RFC 4121 §2).
+func (c *secContext) protectorKey() types.EncryptionKey {
+	if c.hasAcceptorSubkey {
+		return c.acceptorSubkey
+	}
+	return c.subkey
+}
+
+// establish builds the Protector once keys and sequence numbers are known
+// and marks the context open.
+func (c *secContext) establish() error {
+	k := c.protectorKey()
+	p, err := cfx.New(cfx.Config{
+		Enctype:        k.KeyType,
+		Key:            k.KeyValue,
+		Initiator:      c.initiator,
+		AcceptorSubkey: c.hasAcceptorSubkey,
+		SendSeq:        uint64(c.sendSeq),
+		RecvSeq:        uint64(c.recvSeq),
+		Replay:         c.flags&gss.FlagReplay != 0,
+		Sequence:       c.flags&gss.FlagSequence != 0,
+	})
+	if err != nil {
+		return c.fail(gss.WrapError(gss.Failure, 0, gss.MechKrb5,
+			"cannot set up per-message protection with enctype "+itoa(int(k.KeyType)), err))
+	}
+	c.prot = p
+	c.flags |= gss.FlagProtReady | gss.FlagTrans
+	c.state = stateEstablished
+	return nil
+}
