@@ -1,0 +1,67 @@
+// Command gsskit is gsskit's one binary: the sample programs that stand in
+// for MIT's gss-client and gss-server, and the interoperability demo.
+//
+//	gsskit sample server [-port N] [-keytab FILE] [-once] [-export] service@host
+//	gsskit sample client [-port N] [-mech krb5] [-d] [-seq] [-noreplay] [-nomutual]
+//	                     [-na] [-nw] [-nx|-noconf] [-nm|-nomic] [-v1] [-f] [-q]
+//	                     [-ccount N] [-mcount N] [-ccache FILE] host service@host msg
+//	gsskit demo
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/gsskit/gsskit/internal/gsssample"
+	"github.com/gsskit/gsskit/internal/gsssample/demo"
+	_ "github.com/gsskit/gsskit/krb5" // registers the Kerberos V5 mechanism
+)
+
+const usage = `usage:
+  gsskit sample server [options] service@host   (MIT gss-server's options)
+  gsskit sample client [options] host service@host msg   (MIT gss-client's options)
+  gsskit demo                                   (MIT <-> gsskit interop, both ways)
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "sample":
+		if len(args) < 2 {
+			break
+		}
+		switch args[1] {
+		case "client":
+			return gsssample.ClientMain(ctx, args[2:], stdout, stderr)
+		case "server":
+			return gsssample.ServerMain(ctx, args[2:], stdout, stderr)
+		}
+	case "demo":
+		if len(args) != 1 {
+			break
+		}
+		if err := demo.Run(ctx, demo.Config{Out: stdout}); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		return 0
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprint(stderr, usage)
+	return 2
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gsskit/gsskit/internal/gsssample/mitsample"
+	"github.com/gsskit/gsskit/internal/krbtest"
+)
+
+func TestUsage(t *testing.T) {
+	for _, args := range [][]string{nil, {"bogus"}, {"sample"}, {"sample", "bogus"}, {"demo", "extra"}} {
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), args, &out, &errb); code != 2 || !strings.Contains(errb.String(), "usage") {
+			t.Errorf("run(%q) = %d, %q; want 2 and the usage", args, code, errb.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"help"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "gsskit demo") {
+		t.Errorf("help: %d %q", code, out.String())
+	}
+}
+
+func realm(t *testing.T) *krbtest.Realm {
+	t.Helper()
+	krbtest.LookPathT(t, "gss-server", "krb5-gss-samples")
+	krbtest.LookPathT(t, "gss-client", "krb5-gss-samples")
+	r := krbtest.StartT(t, krbtest.Config{Users: map[string]string{"alice": "cli-test-pw"}, Services: []krbtest.Service{{Principal: "host/localhost"}}})
+	r.Setenv(t)
+	r.KinitT(t, "alice", "")
+	return r
+}
+
+// TestSampleServerCLI: `gsskit sample server -port 0 -once -keytab ...`
+// serves MIT's gss-client.
+func TestSampleServerCLI(t *testing.T) {
+	r := realm(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	errR, errW := io.Pipe()
+	var out bytes.Buffer
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, []string{"sample", "server", "-port", "0", "-once", "-keytab", r.Keytab("host/localhost"), "host@localhost"}, &out, errW)
+		errW.Close()
+	}()
+	line, err := bufio.NewReader(errR).ReadString('\n')
+	if err != nil {
+		t.Fatalf("gsskit sample server said nothing on stderr (exit %d): %v", <-code, err)
+	}
+	go io.Copy(io.Discard, errR)
+	m := regexp.MustCompile(`starting\.\.\. listening on .*:(\d+)`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("unexpected first line %q", line)
+	}
+	gssClient := krbtest.LookPathT(t, "gss-client", "krb5-gss-samples")
+	cout, cerr := r.Cmd(ctx, gssClient, "-port", m[1], "-d", "-mcount", "2", "127.0.0.1", "host@localhost", "via the CLI").CombinedOutput()
+	if c := <-code; c != 0 || cerr != nil {
+		t.Fatalf("gsskit sample server exit %d, gss-client %v\n%s\nserver log:\n%s", c, cerr, cout, out.String())
+	}
+	if n := strings.Count(string(cout), "Signature verified."); n != 2 {
+		t.Errorf("gss-client verified %d signatures, want 2:\n%s", n, cout)
+	}
+	for _, want := range []string{`received message`, `"via the CLI"`, fmt.Sprintf("accepted connection: %q", r.Principal("alice")), "deleg", "delegated credential for " + r.Principal("alice")} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("server log lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestSampleClientCLI: `gsskit sample client` talks to MIT's gss-server.
+func TestSampleClientCLI(t *testing.T) {
+	r := realm(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := mitsample.StartServer(ctx, r, "host@localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	var out, errb bytes.Buffer
+	code := run(ctx, []string{"sample", "client", "-port", strconv.Itoa(srv.Port), "-ccache", r.DefaultCCache(), "-seq", "-ccount", "2", "-mcount", "2",
+		"127.0.0.1", "host@localhost", "from the CLI"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\nlog:\n%s\ngss-server:\n%s", code, errb.String(), out.String(), srv.Stdout())
+	}
+	srv.WaitOutput(ctx, "NOOP token", 2)
+	srv.Stop()
+	if n := strings.Count(out.String(), "signature verified"); n != 4 {
+		t.Errorf("client verified %d MICs, want 4:\n%s", n, out.String())
+	}
+	if n := strings.Count(srv.Stdout(), `Received message: "from the CLI"`); n != 4 {
+		t.Errorf("gss-server received %d messages, want 4:\n%s", n, srv.Stdout())
+	}
+	if !strings.Contains(srv.Stdout(), "context flag: GSS_C_SEQUENCE_FLAG") {
+		t.Errorf("gss-server did not see -seq:\n%s", srv.Stdout())
+	}
+}
+
+// TestDemo runs `gsskit demo` in-process.
+func TestDemo(t *testing.T) {
+	if err := krbtest.ServerToolsInstalled(); err != nil {
+		krbtest.Missing(t, err)
+	}
+	krbtest.LookPathT(t, "gss-server", "krb5-gss-samples")
+	krbtest.LookPathT(t, "gss-client", "krb5-gss-samples")
+	// The demo points the process at its realm; put things back after.
+	for _, k := range []string{"KRB5_CONFIG", "KRB5_KDC_PROFILE", "KRB5CCNAME", "KRB5_KTNAME", "KRB5_CLIENT_KTNAME", "KRB5RCACHEDIR"} {
+		t.Setenv(k, os.Getenv(k))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errb bytes.Buffer
+	code := run(ctx, []string{"demo"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("gsskit demo exit %d: %s\n%s", code, errb.String(), out.String())
+	}
+	for _, want := range []string{"part 1 OK", "part 2 OK", "both directions interoperate"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
