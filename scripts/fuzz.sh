@@ -3,7 +3,9 @@
 # per invocation). The seed corpora already run as part of `go test ./...`;
 # this adds a short burst of coverage-guided input per target.
 set -euo pipefail
-fuzztime=${1:-4s}
+fuzztime=${1:-20000x}
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 cd "$(dirname "$0")/.."
 fail=0
 count=0
@@ -12,12 +14,11 @@ while IFS= read -r dir; do
 	for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go | sed 's/^func //' | sort -u); do
 		count=$((count + 1))
 		echo "fuzz $pkg $target ($fuzztime)"
-		if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >/tmp/gsskit-fuzz.$$ 2>&1; then
-			cat /tmp/gsskit-fuzz.$$
+		if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >"$log" 2>&1; then
+			cat "$log"
 			fail=1
 		fi
 	done
 done < <(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sed 's|^\./||' | sort -u)
-rm -f /tmp/gsskit-fuzz.$$
 echo "fuzz: $count targets run"
 exit $fail
