@@ -112,8 +112,12 @@ func IsFatal(err error) bool {
 }
 
 // Is matches sentinel errors: a sentinel (an *Error with no Minor, Mech or
-// Message) matches any Error with the same calling and routine error, or,
-// for supplementary-only sentinels, any Error carrying those bits.
+// Message) matches an Error when every field the sentinel sets agrees: its
+// calling error and its routine error, if set, equal e's, and its
+// supplementary bits are all set in e. A field the sentinel leaves zero is
+// not compared, so ErrBadName matches CallInaccessibleRead|BadName: a C
+// caller testing GSS_ROUTINE_ERROR(major) == GSS_S_BAD_NAME sees the same.
+// A sentinel with no bits at all (Complete) matches nothing.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
 	if !ok {
@@ -122,14 +126,17 @@ func (e *Error) Is(target error) bool {
 	if t == e {
 		return true
 	}
-	if t.Minor != 0 || t.Mech != "" || t.Message != "" || t.Err != nil {
+	if t.Minor != 0 || t.Mech != "" || t.Message != "" || t.Err != nil || t.Major == Complete {
 		return false
 	}
-	if t.Major.IsError() {
-		return t.Major&(callingErrorMask|routineErrorMask) == e.Major&(callingErrorMask|routineErrorMask)
+	if c := t.Major.CallingError(); c != 0 && e.Major.CallingError() != c {
+		return false
+	}
+	if r := t.Major.RoutineError(); r != 0 && e.Major.RoutineError() != r {
+		return false
 	}
 	sup := t.Major.Supplementary()
-	return sup != 0 && e.Major&sup == sup
+	return e.Major&sup == sup
 }
 
 // Sentinel errors for errors.Is.
