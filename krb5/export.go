@@ -77,8 +77,12 @@ func (c *secContext) Export() ([]byte, error) {
 	return b, nil
 }
 
-// importSecContext rebuilds a context from Export's token.
+// importSecContext rebuilds a context from Export's token, or from MIT's
+// format (mitexport.go), which starts with a different magic word.
 func importSecContext(m *mechanism, token []byte) (*secContext, error) {
+	if isMITContextToken(token) {
+		return importMITContext(m, token)
+	}
 	r := exportReader{b: token}
 	if magic := r.bytes(len(exportMagic)); string(magic) != exportMagic {
 		return nil, importError("not a gsskit Kerberos context token (or an unsupported version)")
