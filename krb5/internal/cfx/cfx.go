@@ -133,8 +133,27 @@ func New(cfg Config) (*Protector, error) {
 		return nil, mechErr(gss.Failure, "krb5 per-message tokens: enctype "+strconv.Itoa(int(cfg.Enctype))+" needs a "+strconv.Itoa(pr.keyLen)+"-byte key, got "+strconv.Itoa(len(cfg.Key)))
 	}
 	cfg.Key = slices.Clone(cfg.Key)
-	p := &Protector{pr: pr, cfg: cfg, sendSeq: cfg.SendSeq, win: seqWindow{base: cfg.RecvSeq},
-		sendJob: newMacJob(), recvJob: newMacJob(), sb: new(sendBufs), rb: new(recvBufs)}
+	d, err := pr.newDeriver(cfg.Key)
+	if err != nil {
+		return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "krb5 per-message tokens: deriving keys", err)
+	}
+	// One allocation for the Protector and everything it owns for life.
+	// The send and receive halves sit on separate cache lines, since one
+	// goroutine may send while another receives.
+	a := new(struct {
+		p       Protector
+		sendJob macJob
+		sb      sendBufs
+		_       [64]byte
+		recvJob macJob
+		rb      recvBufs
+		_       [64]byte
+		keys    [4]usageKeys
+	})
+	p := &a.p
+	*p = Protector{pr: pr, cfg: cfg, sendSeq: cfg.SendSeq, win: seqWindow{base: cfg.RecvSeq},
+		sendJob: &a.sendJob, recvJob: &a.recvJob, sb: &a.sb, rb: &a.rb,
+		sendSeal: &a.keys[0], sendSign: &a.keys[1], recvSeal: &a.keys[2], recvSign: &a.keys[3]}
 	sendSeal, sendSign := uint32(usageAcceptorSeal), uint32(usageAcceptorSign)
 	recvSeal, recvSign := uint32(usageInitiatorSeal), uint32(usageInitiatorSign)
 	if cfg.Initiator {
@@ -145,19 +164,12 @@ func New(cfg Config) (*Protector, error) {
 	if cfg.AcceptorSubkey {
 		p.flag |= flagAcceptorSubkey
 	}
-	var err error
-	if p.sendSeal, err = pr.newUsageKeys(cfg.Key, sendSeal, true); err != nil {
-		return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "krb5 per-message tokens: deriving keys", err)
-	}
-	if p.sendSign, err = pr.newUsageKeys(cfg.Key, sendSign, false); err != nil {
-		return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "krb5 per-message tokens: deriving keys", err)
-	}
-	if p.recvSeal, err = pr.newUsageKeys(cfg.Key, recvSeal, true); err != nil {
-		return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "krb5 per-message tokens: deriving keys", err)
-	}
-	if p.recvSign, err = pr.newUsageKeys(cfg.Key, recvSign, false); err != nil {
-		return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "krb5 per-message tokens: deriving keys", err)
-	}
+	// The keys are derived now; their cipher and MAC states are built at
+	// first use (signReady, sealReady).
+	d.deriveUsageKeys(p.sendSeal, sendSeal, true)
+	d.deriveUsageKeys(p.sendSign, sendSign, false)
+	d.deriveUsageKeys(p.recvSeal, recvSeal, true)
+	d.deriveUsageKeys(p.recvSign, recvSign, false)
 	return p, nil
 }
 
@@ -221,6 +233,7 @@ func (p *Protector) GetMIC(dst, msg []byte) []byte {
 	p.sendSeq++
 	hdr := p.sb.hdr[:]
 	p.putHeader(hdr, tokMIC, p.flag, 0xffff, 0xffff, seq)
+	p.sendSign.signReady()
 	h := p.sendSign.kc
 	h.Reset()
 	h.Write(msg)
@@ -253,6 +266,7 @@ func (p *Protector) wrapInteg(dst, msg []byte) []byte {
 	hdr := p.sb.hdr[:]
 	// The checksum covers the header with EC and RRC zero.
 	p.putHeader(hdr, tokWrap, p.flag, 0, 0, seq)
+	p.sendSeal.signReady()
 	h := p.sendSeal.kc
 	h.Reset()
 	h.Write(msg)
@@ -284,6 +298,7 @@ func (p *Protector) wrapSealed(dst, msg []byte) ([]byte, error) {
 	c := body[:cl]
 
 	u := p.sendSeal
+	u.sealReady()
 	j := p.sendJob
 	j.start(u.ki, m >= parallelThreshold)
 	if !p.pr.rfc8009 {
@@ -398,6 +413,7 @@ func (p *Protector) VerifyMIC(msg, token []byte) error {
 	seq := binary.BigEndian.Uint64(token[8:16])
 	p.recvMu.Lock()
 	defer p.recvMu.Unlock()
+	p.recvSign.signReady()
 	h := p.recvSign.kc
 	h.Reset()
 	h.Write(msg)
@@ -468,6 +484,7 @@ func (p *Protector) unwrapInteg(dst, hdr, body []byte, ec int) ([]byte, error) {
 	rb := p.rb
 	copy(rb.hdr[:], hdr)
 	clear(rb.hdr[4:8]) // the checksum covers EC and RRC as zero
+	p.recvSeal.signReady()
 	h := p.recvSeal.kc
 	h.Reset()
 	h.Write(msg)
@@ -487,6 +504,7 @@ func (p *Protector) unwrapSealed(dst, hdr, body []byte, ec int) ([]byte, error) 
 	cl := len(body) - macLen
 	c, mac := body[:cl], body[cl:]
 	u := p.recvSeal
+	u.sealReady()
 	j := p.recvJob
 	rb := p.rb
 	if !p.pr.rfc8009 && cl >= parallelThreshold {

@@ -9,6 +9,7 @@ import (
 	"crypto/sha512"
 	"encoding/binary"
 	"hash"
+	"sync/atomic"
 )
 
 // Enctype numbers (RFC 3961 registry) this package understands.
@@ -144,9 +145,99 @@ func (pr *profile) deriveKey(key []byte, usage uint32, c byte) ([]byte, error) {
 	return deriveKeyRFC3961(key, label[:])
 }
 
-// usageKeys are the cipher and MAC states for one key usage, built once so
-// that the per-message path only resets them.
+// deriver derives keys from one base key. For the RFC 3962 enctypes every
+// derivation encrypts with the base key, so its AES schedule is built once
+// here rather than once per derived key.
+type deriver struct {
+	pr  *profile
+	key []byte
+	blk cipher.Block // nil for RFC 8009, whose KDF is an HMAC
+}
+
+func (pr *profile) newDeriver(key []byte) (deriver, error) {
+	d := deriver{pr: pr, key: key}
+	if !pr.rfc8009 {
+		blk, err := aes.NewCipher(key)
+		if err != nil {
+			return d, err
+		}
+		d.blk = blk
+	}
+	return d, nil
+}
+
+// keyLen is the length of a derived key of kind c.
+func (pr *profile) derivedLen(c byte) int {
+	if c == constKe || !pr.rfc8009 {
+		return pr.keyLen
+	}
+	return pr.kiLen
+}
+
+// derive writes the key of kind c for usage into out, which must have
+// room for it, and returns it.
+func (d *deriver) derive(out *[32]byte, usage uint32, c byte) []byte {
+	n := d.pr.derivedLen(c)
+	if d.pr.rfc8009 {
+		var label [5]byte
+		binary.BigEndian.PutUint32(label[:], usage)
+		label[4] = c
+		return out[:copy(out[:], kdfHMACSHA2(d.pr.newHash, d.key, label[:], n))]
+	}
+	// DK of RFC 3961 §5.1: encrypt the n-folded constant, then each
+	// output block again, until there are enough bytes.
+	state := foldedConstant(usage, c)
+	d.blk.Encrypt(out[:16], state[:])
+	for off := 16; off < n; off += 16 {
+		d.blk.Encrypt(out[off:off+16], out[off-16:off])
+	}
+	return out[:n]
+}
+
+// foldTable memoizes the 16-byte n-fold of usage|constant for the usages
+// Kerberos and RFC 4121 use; n-folding bit by bit costs more than the AES
+// blocks of the derivation itself.
+var foldTable [128][3]atomic.Pointer[[16]byte]
+
+func foldIndex(c byte) int {
+	switch c {
+	case constKc:
+		return 0
+	case constKe:
+		return 1
+	case constKi:
+		return 2
+	}
+	return -1
+}
+
+func foldedConstant(usage uint32, c byte) *[16]byte {
+	i := foldIndex(c)
+	if usage < uint32(len(foldTable)) && i >= 0 {
+		if f := foldTable[usage][i].Load(); f != nil {
+			return f
+		}
+	}
+	var label [5]byte
+	binary.BigEndian.PutUint32(label[:], usage)
+	label[4] = c
+	f := (*[16]byte)(nfold(label[:], 16))
+	if usage < uint32(len(foldTable)) && i >= 0 {
+		foldTable[usage][i].Store(f)
+	}
+	return f
+}
+
+// usageKeys are the cipher and MAC states for one key usage. The keys are
+// derived when a context is set up; the states are built from them at their
+// first use, as MIT builds its derived-key schedules on first use, so that
+// a context that never protects a message in some direction costs no
+// schedules for it. Afterwards the per-message path only resets them.
 type usageKeys struct {
+	pr                  *profile
+	kcKey, keKey, kiKey []byte // derived keys (nil when not needed)
+	keyBuf              [3][32]byte
+
 	block cipher.Block
 	// enc and dec are CBC modes over block; CryptBlocks chains through
 	// their IV, which SetIV resets to zero at the start of each message.
@@ -157,30 +248,70 @@ type usageKeys struct {
 	kc   hash.Hash        // HMAC with Kc (checksums)
 }
 
+// deriveUsageKeys derives Kc and, withCipher, Ke and Ki for usage; the
+// states are left to signReady and sealReady.
+func (d *deriver) deriveUsageKeys(u *usageKeys, usage uint32, withCipher bool) {
+	u.pr = d.pr
+	u.kcKey = d.derive(&u.keyBuf[0], usage, constKc)
+	if withCipher {
+		u.keKey = d.derive(&u.keyBuf[1], usage, constKe)
+		u.kiKey = d.derive(&u.keyBuf[2], usage, constKi)
+	}
+}
+
+// signReady builds the checksum state.
+func (u *usageKeys) signReady() {
+	if u.kc == nil {
+		u.kc = hmac.New(u.pr.newHash, u.kcKey)
+	}
+}
+
+// sealReady builds the cipher and integrity states.
+func (u *usageKeys) sealReady() {
+	u.encReady()
+	u.decReady()
+	u.kiReady()
+}
+
+func (u *usageKeys) blockReady() {
+	if u.block == nil {
+		// The derived key has the enctype's length: this cannot fail.
+		u.block, _ = aes.NewCipher(u.keKey)
+	}
+}
+
+func (u *usageKeys) encReady() {
+	if u.enc == nil {
+		u.blockReady()
+		u.enc = cipher.NewCBCEncrypter(u.block, zeroIV[:])
+	}
+}
+
+func (u *usageKeys) decReady() {
+	if u.dec == nil {
+		u.blockReady()
+		u.dec = cipher.NewCBCDecrypter(u.block, zeroIV[:])
+		u.dec2 = cipher.NewCBCDecrypter(u.block, zeroIV[:])
+	}
+}
+
+func (u *usageKeys) kiReady() {
+	if u.ki == nil {
+		u.ki = hmac.New(u.pr.newHash, u.kiKey)
+	}
+}
+
+// newUsageKeys derives the keys for usage and builds their states at once.
 func (pr *profile) newUsageKeys(key []byte, usage uint32, withCipher bool) (*usageKeys, error) {
-	u := &usageKeys{}
-	kc, err := pr.deriveKey(key, usage, constKc)
+	d, err := pr.newDeriver(key)
 	if err != nil {
 		return nil, err
 	}
-	u.kc = hmac.New(pr.newHash, kc)
+	u := &usageKeys{}
+	d.deriveUsageKeys(u, usage, withCipher)
+	u.signReady()
 	if withCipher {
-		ke, err := pr.deriveKey(key, usage, constKe)
-		if err != nil {
-			return nil, err
-		}
-		ki, err := pr.deriveKey(key, usage, constKi)
-		if err != nil {
-			return nil, err
-		}
-		if u.block, err = aes.NewCipher(ke); err != nil {
-			return nil, err
-		}
-		var zero [aes.BlockSize]byte
-		u.enc = cipher.NewCBCEncrypter(u.block, zero[:])
-		u.dec = cipher.NewCBCDecrypter(u.block, zero[:])
-		u.dec2 = cipher.NewCBCDecrypter(u.block, zero[:])
-		u.ki = hmac.New(pr.newHash, ki)
+		u.sealReady()
 	}
 	return u, nil
 }

@@ -152,6 +152,11 @@ func (j *macJob) runDecrypt() {
 // offer hands the current generation to a worker if one can take it.
 func (j *macJob) offer() {
 	poolOnce.Do(startPool)
+	if j.segs == nil {
+		// A Protector's jobs get their channels on first hand-off:
+		// contexts that never protect a large message need none.
+		j.segs, j.done = make(chan []byte, 64), make(chan struct{}, 1)
+	}
 	j.gen++
 	j.state.Store(j.gen<<2 | jobPending)
 	select {
