@@ -1,0 +1,589 @@
+package oncrpc
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrServerClosed is returned by Serve and ServeConn after Shutdown or Close.
+var ErrServerClosed = errors.New("oncrpc: server closed")
+
+// Call is a call as a server sees it. It and everything it points to are
+// valid only until the handler returns: the byte slices alias the received
+// record, and the Call itself is reused.
+type Call struct {
+	CallHeader
+
+	// Header is the encoded call header from xid through the credential,
+	// what an RPCSEC_GSS verifier is computed over.
+	Header []byte
+
+	// Auth is the call's authentication state, set once the call is
+	// authenticated: AuthNone, *AuthSys, or the ServerAuth of another
+	// flavor's Authenticator.
+	Auth ServerAuth
+
+	// Conn is the connection the call arrived on, for the peer's address
+	// or, on a Unix socket, its credentials (SO_PEERCRED). Handlers must
+	// not read from or write to it.
+	Conn net.Conn
+}
+
+// A Handler serves the procedures of one program version. ServeRPC appends
+// the encoded results to res and returns nil, or returns an error to reply
+// otherwise: ProcUnavail, GarbageArgs, SystemErr (AcceptStat values), an
+// AuthStat (to reject the credential, e.g. AuthTooWeak), or ErrDrop (no
+// reply). Any other error replies SYSTEM_ERR and is logged. Handlers run
+// concurrently; ctx is cancelled when the connection is lost or the server
+// closed. args aliases the received record: copy what outlives the call.
+type Handler interface {
+	ServeRPC(ctx context.Context, c *Call, args []byte, res *Encoder) error
+}
+
+// HandlerFunc adapts a function to a Handler.
+type HandlerFunc func(ctx context.Context, c *Call, args []byte, res *Encoder) error
+
+func (f HandlerFunc) ServeRPC(ctx context.Context, c *Call, args []byte, res *Encoder) error {
+	return f(ctx, c, args, res)
+}
+
+// Procs is a Handler that dispatches on the procedure number. A procedure
+// it lacks is PROC_UNAVAIL, except procedure 0, the NULL procedure every
+// program has by convention, which answers with no results.
+type Procs map[uint32]HandlerFunc
+
+func (p Procs) ServeRPC(ctx context.Context, c *Call, args []byte, res *Encoder) error {
+	if f := p[c.Proc]; f != nil {
+		return f(ctx, c, args, res)
+	}
+	if c.Proc == 0 {
+		return nil
+	}
+	return ProcUnavail
+}
+
+type progKey struct{ prog, vers uint32 }
+
+// progTable is replaced, never modified, so lookups need no lock.
+type progTable struct {
+	handlers map[progKey]Handler
+	versions map[uint32][2]uint32 // lowest and highest version per program
+}
+
+// A Server serves registered programs on any number of connections.
+type Server struct {
+	authn       map[Flavor]Authenticator
+	maxRecord   int
+	maxFrag     int
+	maxInFlight int
+	log         *slog.Logger
+
+	progMu sync.Mutex
+	progs  atomic.Pointer[progTable]
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	state     int // serverRunning, serverShutdown, serverClosed
+	listeners map[net.Listener]struct{}
+	conns     map[*serverConn]struct{}
+	connWG    sync.WaitGroup
+}
+
+const (
+	serverRunning = iota
+	serverShutdown
+	serverClosed
+)
+
+// NewServer returns a Server configured by cfg (nil for defaults).
+func NewServer(cfg *Config) *Server {
+	s := &Server{
+		authn:       cfg.authenticators(),
+		maxRecord:   cfg.maxRecordSize(),
+		maxFrag:     cfg.maxFragmentSize(),
+		maxInFlight: cfg.maxInFlight(),
+		log:         cfg.logger(),
+		listeners:   make(map[net.Listener]struct{}),
+		conns:       make(map[*serverConn]struct{}),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.progs.Store(&progTable{})
+	return s
+}
+
+// Register serves version vers of program prog with h, replacing any
+// earlier handler; a nil h removes it. It may be called while serving.
+func (s *Server) Register(prog, vers uint32, h Handler) {
+	s.progMu.Lock()
+	defer s.progMu.Unlock()
+	old := s.progs.Load()
+	t := &progTable{
+		handlers: make(map[progKey]Handler, len(old.handlers)+1),
+		versions: make(map[uint32][2]uint32),
+	}
+	for k, v := range old.handlers {
+		t.handlers[k] = v
+	}
+	if h == nil {
+		delete(t.handlers, progKey{prog, vers})
+	} else {
+		t.handlers[progKey{prog, vers}] = h
+	}
+	for k := range t.handlers {
+		r, ok := t.versions[k.prog]
+		if !ok {
+			r = [2]uint32{k.vers, k.vers}
+		}
+		r[0], r[1] = min(r[0], k.vers), max(r[1], k.vers)
+		t.versions[k.prog] = r
+	}
+	s.progs.Store(t)
+}
+
+func (s *Server) lookup(prog, vers uint32) (Handler, error) {
+	t := s.progs.Load()
+	if h := t.handlers[progKey{prog, vers}]; h != nil {
+		return h, nil
+	}
+	if r, ok := t.versions[prog]; ok {
+		return nil, &ProgMismatchError{Low: r[0], High: r[1]}
+	}
+	return nil, ProgUnavail
+}
+
+// Serve accepts connections on l and serves each in its own goroutine. It
+// returns ErrServerClosed after Shutdown or Close, or the error that made
+// Accept fail for good. l is closed when Serve returns.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.state != serverRunning {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+		l.Close()
+	}()
+
+	var backoff time.Duration
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			if s.stopped() {
+				return ErrServerClosed
+			}
+			// Running out of file descriptors is transient: back off the
+			// way net/http does instead of giving up the listener.
+			var ne net.Error
+			if errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Debug("oncrpc: accept failed; retrying", "err", err, "delay", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		sc := s.track(conn)
+		if sc == nil {
+			conn.Close()
+			return ErrServerClosed
+		}
+		go sc.serve()
+	}
+}
+
+// ServeConn serves one connection (for instance one passed in by a service
+// manager) and returns when it is done; the connection is closed then. It
+// returns ErrServerClosed if the server is already shut down, else nil.
+func (s *Server) ServeConn(conn net.Conn) error {
+	sc := s.track(conn)
+	if sc == nil {
+		conn.Close()
+		return ErrServerClosed
+	}
+	sc.serve()
+	return nil
+}
+
+func (s *Server) stopped() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state != serverRunning
+}
+
+// track registers a new connection, or returns nil once the server stops.
+func (s *Server) track(conn net.Conn) *serverConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != serverRunning {
+		return nil
+	}
+	sc := &serverConn{
+		s:    s,
+		conn: conn,
+		rr:   NewRecordReader(conn, s.maxRecord),
+		rw:   newRecordWriter(conn, s.maxFrag),
+		sem:  make(chan struct{}, s.maxInFlight),
+	}
+	sc.ctx, sc.cancel = context.WithCancel(s.ctx)
+	s.conns[sc] = struct{}{}
+	s.connWG.Add(1)
+	return sc
+}
+
+func (s *Server) untrack(sc *serverConn) {
+	s.mu.Lock()
+	delete(s.conns, sc)
+	s.mu.Unlock()
+	s.connWG.Done()
+}
+
+// Shutdown stops the server gracefully: it closes the listeners, stops
+// reading new calls, lets the calls already received run and send their
+// replies, and closes each connection when its last reply is written. If
+// ctx ends first, Shutdown calls Close and returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.state == serverRunning {
+		s.state = serverShutdown
+		for l := range s.listeners {
+			l.Close()
+		}
+		for sc := range s.conns {
+			sc.stopReading()
+		}
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.connWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.Close()
+		return ctx.Err()
+	}
+}
+
+// Close stops the server at once: it closes the listeners and connections
+// and cancels the contexts of running handlers. It does not wait for
+// handlers to return; replies they produce are discarded.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state = serverClosed
+	s.cancel()
+	var err error
+	for l := range s.listeners {
+		if cerr := l.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) && err == nil {
+			err = cerr
+		}
+	}
+	for sc := range s.conns {
+		sc.conn.Close()
+	}
+	return err
+}
+
+// serverConn is one connection: a reader goroutine that decodes call
+// headers and starts a goroutine per call, and a lock serializing replies.
+type serverConn struct {
+	s      *Server
+	conn   net.Conn
+	rr     *RecordReader
+	ctx    context.Context // cancelled when the peer is gone or the server closes
+	cancel context.CancelFunc
+	sem    chan struct{} // one token per running call
+
+	stopping atomic.Bool // graceful shutdown: stop reading, finish calls
+	calls    sync.WaitGroup
+
+	wmu    sync.Mutex
+	rw     *recordWriter
+	broken bool // a write failed; the stream is unusable
+}
+
+// aLongTimeAgo as a read deadline makes a blocked Read return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+func (sc *serverConn) stopReading() {
+	sc.stopping.Store(true)
+	sc.conn.SetReadDeadline(aLongTimeAgo)
+}
+
+func (sc *serverConn) serve() {
+	defer sc.s.untrack(sc)
+	sc.readLoop()
+	if !sc.stopping.Load() {
+		// The peer is gone (or broke the protocol): tell running handlers.
+		// On a graceful shutdown they finish normally instead.
+		sc.cancel()
+	}
+	sc.calls.Wait()
+	sc.cancel()
+	sc.conn.Close()
+}
+
+func (sc *serverConn) readLoop() {
+	for {
+		cs := getCallState()
+		rec, err := sc.rr.ReadRecord(cs.rec)
+		cs.rec = rec
+		if err != nil {
+			putCallState(cs)
+			if !sc.stopping.Load() && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				sc.s.log.Debug("oncrpc: closing connection", "peer", sc.conn.RemoteAddr(), "err", err)
+			}
+			return
+		}
+		h, credEnd, args, ce := parseCall(rec)
+		if ce == callMalformed {
+			// Not a CALL we can even answer: the peer is confused about the
+			// protocol, so, like libtirpc, give up on the connection.
+			putCallState(cs)
+			sc.s.log.Debug("oncrpc: malformed call; closing connection", "peer", sc.conn.RemoteAddr())
+			return
+		}
+		cs.c = Call{CallHeader: h, Header: rec[:credEnd], Conn: sc.conn}
+		cs.args, cs.ce = args, ce
+		select {
+		case sc.sem <- struct{}{}:
+		case <-sc.ctx.Done():
+			putCallState(cs)
+			return
+		}
+		sc.calls.Add(1)
+		go sc.run(cs)
+	}
+}
+
+// callState is what one call needs, recycled across calls.
+type callState struct {
+	c    Call
+	rec  []byte // the received record
+	args []byte
+	ce   callError
+	out  []byte // the reply
+	enc  Encoder
+}
+
+var callPool = sync.Pool{New: func() any { return new(callState) }}
+
+func getCallState() *callState { return callPool.Get().(*callState) }
+
+func putCallState(cs *callState) {
+	if cap(cs.rec) > poolMax {
+		cs.rec = nil
+	}
+	if cap(cs.out) > poolMax {
+		cs.out = nil
+	}
+	*cs = callState{rec: cs.rec[:0], out: cs.out[:0]}
+	callPool.Put(cs)
+}
+
+// replyRoom is reserved in front of the results so that the reply header,
+// whose verifier is only known after the handler ran, is written in place
+// before them: xid, msg_type, reply_stat, verifier (8 + MaxAuthBytes),
+// accept_stat.
+const replyRoom = 4*5 + MaxAuthBytes
+
+func (sc *serverConn) run(cs *callState) {
+	defer func() {
+		if p := recover(); p != nil {
+			sc.s.log.Error("oncrpc: panic serving call", "prog", cs.c.Prog, "vers", cs.c.Vers,
+				"proc", cs.c.Proc, "panic", p, "stack", string(debug.Stack()))
+			// Best effort: the call's state may be anything now.
+			rh := replyHeader{xid: cs.c.Xid, stat: msgAccepted, verf: noneAuth, accept: SystemErr}
+			sc.send(cs, rh)
+		}
+		putCallState(cs)
+		<-sc.sem
+		sc.calls.Done()
+	}()
+	sc.dispatch(cs)
+}
+
+// dispatch takes one call from its decoded header to the reply.
+func (sc *serverConn) dispatch(cs *callState) {
+	c := &cs.c
+	rh := replyHeader{xid: c.Xid}
+	switch cs.ce {
+	case callRPCMismatch:
+		rh.stat, rh.reject, rh.low, rh.high = msgDenied, rejectRPCMismatch, RPCVersion, RPCVersion
+		sc.send(cs, rh)
+		return
+	case callBadCred:
+		sc.send(cs, denied(c.Xid, AuthBadCred))
+		return
+	case callBadVerf:
+		sc.send(cs, denied(c.Xid, AuthBadVerf))
+		return
+	}
+
+	authn := sc.s.authn[c.Cred.Flavor]
+	if authn == nil {
+		sc.send(cs, denied(c.Xid, AuthRejectedCred))
+		return
+	}
+	sa, err := authn.Authenticate(sc.ctx, c)
+	if err != nil {
+		sc.fail(cs, err, denied(c.Xid, AuthFailed))
+		return
+	}
+	c.Auth = sa
+
+	h, ok := sa.(Handler)
+	if !ok {
+		if h, err = sc.s.lookup(c.Prog, c.Vers); err != nil {
+			sc.finish(cs, sa, err)
+			return
+		}
+	}
+	args, err := sa.UnwrapArgs(cs.args)
+	if err != nil {
+		sc.finish(cs, sa, unwrapError(err))
+		return
+	}
+	if len(cs.out) < replyRoom {
+		cs.out = grow(cs.out[:0], replyRoom)[:replyRoom]
+	}
+	cs.enc.Reset(cs.out[:replyRoom])
+	err = h.ServeRPC(sc.ctx, c, args, &cs.enc)
+	cs.out = cs.enc.b
+	sc.finish(cs, sa, err)
+}
+
+// unwrapError keeps the errors that say how to answer and turns any other
+// failure to recover the arguments into GARBAGE_ARGS.
+func unwrapError(err error) error {
+	var as AuthStat
+	if errors.Is(err, ErrDrop) || errors.As(err, &as) {
+		return err
+	}
+	return GarbageArgs
+}
+
+func denied(xid uint32, why AuthStat) replyHeader {
+	return replyHeader{xid: xid, stat: msgDenied, reject: rejectAuthError, auth: why}
+}
+
+// finish sends the accepted reply for the outcome err of an authenticated
+// call, with results in cs.out[replyRoom:] when err is nil.
+func (sc *serverConn) finish(cs *callState, sa ServerAuth, err error) {
+	c := &cs.c
+	rh := replyHeader{xid: c.Xid, stat: msgAccepted}
+	var pm *ProgMismatchError
+	var acc AcceptStat
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrDrop):
+		return
+	case errors.As(err, &pm):
+		rh.accept, rh.low, rh.high = ProgMismatch, pm.Low, pm.High
+	case errors.As(err, &acc):
+		rh.accept = acc
+	default:
+		var as AuthStat
+		if errors.As(err, &as) && as != AuthOK {
+			sc.send(cs, denied(c.Xid, as))
+			return
+		}
+		sc.s.log.Debug("oncrpc: procedure failed", "prog", c.Prog, "vers", c.Vers, "proc", c.Proc, "err", err)
+		rh.accept = SystemErr
+	}
+
+	verf, err := sa.Verifier()
+	if err == nil && len(verf.Body) > MaxAuthBytes {
+		err = errors.New("oncrpc: reply verifier longer than 400 bytes")
+	}
+	if err != nil {
+		sc.fail(cs, err, denied(c.Xid, AuthFailed))
+		return
+	}
+	rh.verf = verf
+	if rh.accept != Success {
+		sc.send(cs, rh)
+		return
+	}
+
+	// Write the header into the room left in front of the results.
+	var hb [replyRoom]byte
+	e := Encoder{b: hb[:0]}
+	rh.encode(&e)
+	start := replyRoom - e.Len()
+	copy(cs.out[start:], e.b)
+	msg, err := sa.WrapResults(cs.out[start:], e.Len())
+	if err != nil {
+		var as AuthStat
+		if errors.Is(err, ErrDrop) || (errors.As(err, &as) && as != AuthOK) {
+			sc.fail(cs, err, replyHeader{})
+			return
+		}
+		sc.s.log.Debug("oncrpc: wrapping results failed", "prog", c.Prog, "proc", c.Proc, "err", err)
+		rh.accept = SystemErr
+		sc.send(cs, rh)
+		return
+	}
+	sc.write(msg)
+}
+
+// fail answers a call whose authentication failed at some step: ErrDrop
+// drops it, an AuthStat rejects it with that status, anything else is
+// answered with other.
+func (sc *serverConn) fail(cs *callState, err error, other replyHeader) {
+	var as AuthStat
+	switch {
+	case errors.Is(err, ErrDrop):
+		return
+	case errors.As(err, &as) && as != AuthOK:
+		sc.send(cs, denied(cs.c.Xid, as))
+	default:
+		sc.s.log.Debug("oncrpc: authentication failed", "flavor", cs.c.Cred.Flavor, "err", err)
+		sc.send(cs, other)
+	}
+}
+
+// send writes a reply that has no results.
+func (sc *serverConn) send(cs *callState, rh replyHeader) {
+	e := Encoder{b: cs.out[:0]}
+	rh.encode(&e)
+	cs.out = e.b
+	sc.write(cs.out)
+}
+
+func (sc *serverConn) write(msg []byte) {
+	sc.wmu.Lock()
+	defer sc.wmu.Unlock()
+	if sc.broken {
+		return
+	}
+	if err := sc.rw.write(msg); err != nil {
+		// Part of a record may have gone out; nothing after it could be
+		// framed correctly, so the connection is done.
+		sc.broken = true
+		sc.conn.Close()
+		if !errors.Is(err, net.ErrClosed) {
+			sc.s.log.Debug("oncrpc: writing reply failed", "peer", sc.conn.RemoteAddr(), "err", err)
+		}
+	}
+}
