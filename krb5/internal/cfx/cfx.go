@@ -365,6 +365,8 @@ func (p *Protector) checkHeader(token []byte, tok uint16, what string) error {
 		return mechErr(gss.DefectiveToken, "krb5 "+what+" token expected, got a Wrap token (TOK_ID 05 04)")
 	case id>>8 <= 2:
 		return mechErr(gss.DefectiveToken, "krb5 "+what+" token expected, got an RFC 1964 token (TOK_ID "+hex16(id)+"), which AES contexts never send")
+	case id>>8 == 0x60:
+		return mechErr(gss.DefectiveToken, "krb5 "+what+" token expected, got a token framed with a mechanism OID (first byte 60): a context token, or an RFC 1964 one, which AES contexts never send")
 	default:
 		return mechErr(gss.DefectiveToken, "krb5 "+what+" token has unknown TOK_ID "+hex16(id))
 	}
