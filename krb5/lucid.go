@@ -2,6 +2,7 @@ package krb5
 
 import (
 	"encoding/binary"
+	"strconv"
 
 	"github.com/gsskit/gsskit/gss"
 )
@@ -14,16 +15,26 @@ import (
 //
 //	u32 flags      1 initiator, 2 CFX (always: gsskit speaks only RFC 4121),
 //	               4 acceptor subkey
-//	u32 endtime    ticket end, Unix seconds
+//	u32 endtime    ticket end (or an initiator's shorter lifetime), Unix seconds
 //	u64 send_seq   the next sequence number to send
 //	u32 enctype    of the key that follows
 //	key            raw bytes, no length (the enctype implies it): the
 //	               acceptor subkey if there is one, else the initiator
 //	               subkey or session key
+//
+// The kernel's importer (gss_krb5_import_sec_context) adds rules of its
+// own: a buffer of exactly 85 bytes is taken for the old RFC 1964 layout
+// (an AES buffer is 36 or 52 bytes); the key must end the buffer; and
+// kernels that also keep a 32-bit copy of send_seq refuse one that does not
+// survive the round trip through a signed 32-bit integer. gss-proxy sends
+// the caller's identity separately, as "linux_creds_v1".
 const (
 	lucidFlagInitiator      = 1
 	lucidFlagCFX            = 2
 	lucidFlagAcceptorSubkey = 4
+
+	// lucidMaxSendSeq is the first send_seq those kernels refuse.
+	lucidMaxSendSeq = 1 << 31
 )
 
 // ExportLucid returns the context in the kernel's layout. Only version 1
@@ -45,14 +56,21 @@ func (c *secContext) ExportLucid(version int) ([]byte, error) {
 		flags |= lucidFlagAcceptorSubkey
 	}
 	k := c.protectorKey()
-	var end uint32
-	if !c.ticketEnd.IsZero() {
-		end = uint32(c.ticketEnd.Unix())
+	// The same end time as MIT's serialized context (endTime); never 0
+	// while the context has one, which the kernel would take as long past.
+	var endtime uint32
+	if end := c.endTime(); !end.IsZero() {
+		endtime = uint32(end.Unix())
+	}
+	seq := c.prot.Config().SendSeq
+	if seq >= lucidMaxSendSeq {
+		return nil, gss.NewError(gss.Unavailable, 0, gss.MechKrb5,
+			"send sequence number "+strconv.FormatUint(seq, 10)+" is past what the Linux kernel accepts in a lucid context (2^31)")
 	}
 	b := make([]byte, 0, 20+len(k.KeyValue))
 	b = binary.NativeEndian.AppendUint32(b, flags)
-	b = binary.NativeEndian.AppendUint32(b, end)
-	b = binary.NativeEndian.AppendUint64(b, c.prot.Config().SendSeq)
+	b = binary.NativeEndian.AppendUint32(b, endtime)
+	b = binary.NativeEndian.AppendUint64(b, seq)
 	b = binary.NativeEndian.AppendUint32(b, uint32(k.KeyType))
 	return append(b, k.KeyValue...), nil
 }

@@ -776,12 +776,6 @@ func (c *secContext) mitState() (*mitContext, error) {
 	if !c.initiator {
 		here, there = there, here
 	}
-	end := c.ticketEnd
-	if c.initiator && !c.expiry.IsZero() && (end.IsZero() || c.expiry.Before(end)) {
-		// A lifetime shorter than the ticket's: MIT's endtime is the
-		// only expiry it has.
-		end = c.expiry
-	}
 	// MIT consults the clock skew only for an acceptor, as grace past the
 	// ticket's end; gsskit's acceptor grace is expiry - ticket end.
 	skew := 5 * time.Minute
@@ -798,7 +792,7 @@ func (c *secContext) mitState() (*mitContext, error) {
 		GSSFlags:    uint32(c.flags),
 		SignAlg:     -1,
 		SealAlg:     -1,
-		EndTime:     mitTime(end),
+		EndTime:     mitTime(c.endTime()),
 		SeqSend:     pc.SendSeq,
 		SeqRecv:     uint64(c.recvSeq),
 		Mech:        &mech,
@@ -850,6 +844,18 @@ func (c *secContext) mitState() (*mitContext, error) {
 	}
 	mc.ADContext = mitADContextOf(c.source)
 	return mc, nil
+}
+
+// endTime is the one end time MIT's context and the kernel's lucid context
+// have: the ticket's, or an initiator's requested lifetime when that ends
+// first. An acceptor's expiry adds the clock skew as grace, which both
+// MIT and the kernel add themselves (MIT from the clock skew it is given).
+func (c *secContext) endTime() time.Time {
+	end := c.ticketEnd
+	if (end.IsZero() || c.initiator) && !c.expiry.IsZero() && (end.IsZero() || c.expiry.Before(end)) {
+		end = c.expiry
+	}
+	return end
 }
 
 func b2i(b bool) int32 {

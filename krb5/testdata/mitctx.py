@@ -23,6 +23,11 @@ Commands:
                                          <initiator-b64> <target-b64>"
     attrs <slot>                         the initiator name's RFC 6680
                                          attributes: "ok <name-b64>..."
+    lucid <slot>                         gss_krb5_export_lucid_sec_context v1
+                                         (slot emptied): "ok <initiate>
+                                         <endtime> <send_seq> <recv_seq>
+                                         <protocol> <ctx_key_type> <ctx_key>
+                                         <acceptor_subkey_type|-> <subkey>"
     quit
 """
 
@@ -156,6 +161,23 @@ def cmd_attrs(args):
     info = ext_rfc6680.inquire_name(res.initiator_name, mech_name=True,
                                     attrs=True)
     return [b64(a) for a in (info.attrs or [])]
+
+
+def cmd_lucid(args):
+    from gssapi.raw import ext_krb5
+    lucid = ext_krb5.krb5_export_lucid_sec_context(need(args[0]), 1)
+    slots[args[0]].ctx = None
+    if lucid.protocol != 1:
+        raise ValueError("lucid protocol %d is not RFC 4121" % lucid.protocol)
+    kd = lucid.cfx_kd
+    acc_type = "-"
+    acc_key = b""
+    if kd.acceptor_subkey_type is not None:
+        acc_type = str(kd.acceptor_subkey_type)
+        acc_key = kd.acceptor_subkey
+    return ["1" if lucid.is_initiator else "0", str(lucid.endtime),
+            str(lucid.send_seq), str(lucid.recv_seq), str(lucid.protocol),
+            str(kd.ctx_key_type), b64(kd.ctx_key), acc_type, b64(acc_key)]
 
 
 def main():
