@@ -520,61 +520,72 @@ func TestMITExportWithMIT(t *testing.T) {
 			py := startMITCtx(t, tr.r, tc.mitEnv...)
 			svc := tr.r.Principal(tc.princ)
 
-			t.Run("GoAcceptorToMIT", func(t *testing.T) {
-				py := py.with(t)
-				// Through the gss package, as the gss-proxy daemon will.
-				reg := gss.NewRegistry()
-				if err := reg.Register(tr.m); err != nil {
-					t.Fatal(err)
+			for _, mutual := range []bool{true, false} {
+				name, flags := "GoAcceptorToMIT", mitFlags
+				if !mutual {
+					// No AP-REP, so no acceptor subkey: the context key is
+					// the initiator's subkey.
+					name, flags = "GoAcceptorToMIT/nomutual", mitFlags&^gss.FlagMutual
 				}
-				cred := reg.NewCredentialFromMech(tr.acceptCred(t, tc.princ, nil))
-				sc, err := reg.NewAcceptor(&gss.AcceptorConfig{Credential: cred})
-				if err != nil {
-					t.Fatal(err)
-				}
-				f := py.must("init", "i", tc.service, strconv.Itoa(int(mitFlags)))
-				rep, err := sc.Step(ctx, py.unb64(f[0]))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if f := py.must("step", "i", b64s(rep)); f[1] != "1" || !sc.Done() {
-					t.Fatal("not established")
-				}
-				if k := sc.MechContext().(*secContext).protectorKey(); k.KeyType != tc.etype {
-					t.Fatalf("context key enctype %d, want %d", k.KeyType, tc.etype)
-				}
-				py.goTalk(sc.MechContext(), "i", 3)
-				seen := py.wrap("i", []byte("seen by Go"), true)
-				if _, _, err := sc.Unwrap(nil, seen); err != nil {
-					t.Fatal(err)
-				}
-				tok, err := ExportMIT(sc)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, _, err := sc.Wrap(nil, nil, true, 0); !errors.Is(err, gss.ErrNoContext) {
-					t.Fatalf("Wrap after ExportMIT: %v", err)
-				}
-				goState := mustParseFramed(t, tok)
-				py.must("import", "a", b64s(tok))
-				info := py.info("a")
-				if info.local || !info.open || info.lifetime <= 0 || info.initiator != alice || info.target != svc ||
-					info.flags&mitFlags != mitFlags {
-					t.Fatalf("MIT sees the imported acceptor as %+v", info)
-				}
-				// The replay window came along: MIT calls the token Go
-				// already took a duplicate.
-				if _, err := py.unwrap("a", seen); err == nil || gss.MajorStatus(err.major)&gss.DuplicateToken == 0 {
-					t.Fatalf("MIT unwrapping a token Go had seen: %v", err)
-				}
-				py.mitTalk("a", "i", 3)
-				// MIT re-exporting what it imported gives back our fields,
-				// and its own initiator mirrors them.
-				mitAcc := mustParseFramed(t, py.export("a"))
-				mitIni := mustParseFramed(t, py.export("i"))
-				mitCompareSame(t, mitAcc, goState, 6, 6)
-				mitCompareMirror(t, mitIni, mitAcc)
-			})
+				t.Run(name, func(t *testing.T) {
+					py := py.with(t)
+					// Through the gss package, as the gss-proxy daemon will.
+					reg := gss.NewRegistry()
+					if err := reg.Register(tr.m); err != nil {
+						t.Fatal(err)
+					}
+					cred := reg.NewCredentialFromMech(tr.acceptCred(t, tc.princ, nil))
+					sc, err := reg.NewAcceptor(&gss.AcceptorConfig{Credential: cred})
+					if err != nil {
+						t.Fatal(err)
+					}
+					f := py.must("init", "i", tc.service, strconv.Itoa(int(flags)))
+					rep, err := sc.Step(ctx, py.unb64(f[0]))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if mutual {
+						f = py.must("step", "i", b64s(rep))
+					}
+					if f[1] != "1" || !sc.Done() || (len(rep) > 0) != mutual {
+						t.Fatal("not established")
+					}
+					if g := sc.MechContext().(*secContext); g.protectorKey().KeyType != tc.etype || g.hasAcceptorSubkey != mutual {
+						t.Fatalf("context key enctype %d, want %d (acceptor subkey %v)", g.protectorKey().KeyType, tc.etype, g.hasAcceptorSubkey)
+					}
+					py.goTalk(sc.MechContext(), "i", 3)
+					seen := py.wrap("i", []byte("seen by Go"), true)
+					if _, _, err := sc.Unwrap(nil, seen); err != nil {
+						t.Fatal(err)
+					}
+					tok, err := ExportMIT(sc)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, _, err := sc.Wrap(nil, nil, true, 0); !errors.Is(err, gss.ErrNoContext) {
+						t.Fatalf("Wrap after ExportMIT: %v", err)
+					}
+					goState := mustParseFramed(t, tok)
+					py.must("import", "a", b64s(tok))
+					info := py.info("a")
+					if info.local || !info.open || info.lifetime <= 0 || info.initiator != alice || info.target != svc ||
+						info.flags&flags != flags {
+						t.Fatalf("MIT sees the imported acceptor as %+v", info)
+					}
+					// The replay window came along: MIT calls the token Go
+					// already took a duplicate.
+					if _, err := py.unwrap("a", seen); err == nil || gss.MajorStatus(err.major)&gss.DuplicateToken == 0 {
+						t.Fatalf("MIT unwrapping a token Go had seen: %v", err)
+					}
+					py.mitTalk("a", "i", 3)
+					// MIT re-exporting what it imported gives back our fields,
+					// and its own initiator mirrors them.
+					mitAcc := mustParseFramed(t, py.export("a"))
+					mitIni := mustParseFramed(t, py.export("i"))
+					mitCompareSame(t, mitAcc, goState, 6, 6)
+					mitCompareMirror(t, mitIni, mitAcc)
+				})
+			}
 
 			t.Run("GoInitiatorToMIT", func(t *testing.T) {
 				py := py.with(t)
