@@ -2,6 +2,7 @@ package proxytest
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -327,4 +328,31 @@ func ReadTranscriptFile(path string) (*Transcript, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return t, nil
+}
+
+// Redact replaces every occurrence of secret in the records' bytes with a
+// placeholder of the same length, so that lengths, padding and offsets
+// stay valid and the records still decode. It returns how many occurrences
+// it replaced. The reference's MIT-serialized contexts carry the
+// krb5_context's profile, i.e. the absolute path of the daemon's
+// krb5.conf; captures redact that path before they are committed.
+func (t *Transcript) Redact(secret string) (int, error) {
+	const head, tail = "/REDACTED", "/" // "/REDACTED___/" keeps it a path
+	if secret == "" {
+		return 0, nil
+	}
+	base := secret[strings.LastIndex(secret, "/")+1:]
+	if len(secret) < len(head)+len(tail)+len(base) {
+		return 0, fmt.Errorf("proxytest: cannot redact %q: shorter than its placeholder", secret)
+	}
+	ph := head + strings.Repeat("_", len(secret)-len(head)-len(tail)-len(base)) + tail + base
+	n := 0
+	for i := range t.Records {
+		c := bytes.Count(t.Records[i].Msg, []byte(secret))
+		if c > 0 {
+			t.Records[i].Msg = bytes.ReplaceAll(t.Records[i].Msg, []byte(secret), []byte(ph))
+			n += c
+		}
+	}
+	return n, nil
 }
