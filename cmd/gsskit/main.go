@@ -1,11 +1,14 @@
 // Command gsskit is gsskit's one binary: the sample programs that stand in
 // for MIT's gss-client and gss-server, and the interoperability demo.
 //
-//	gsskit sample server [-port N] [-keytab FILE] [-once] [-export] service@host
+//	gsskit sample server [-port N] [-keytab FILE] [-once] [-export] [-cb DATA] service@host
 //	gsskit sample client [-port N] [-mech krb5] [-d] [-seq] [-noreplay] [-nomutual]
 //	                     [-na] [-nw] [-nx|-noconf] [-nm|-nomic] [-v1] [-f] [-q]
-//	                     [-ccount N] [-mcount N] [-ccache FILE] host service@host msg
+//	                     [-ccount N] [-mcount N] [-ccache FILE] [-cb DATA] host service@host msg
 //	gsskit demo
+//
+// -cb, which MIT's programs lack, sets channel bindings (as application
+// data), so that a mismatch can be shown over the sample protocol.
 package main
 
 import (

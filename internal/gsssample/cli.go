@@ -34,6 +34,7 @@ func ClientMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		noauth, nowrap, noconf, nomic bool
 		v1                            = fs.Bool("v1", false, "use the v1 format (no flag bytes)")
 		ccache                        = fs.String("ccache", "", "initiator credential cache `file` (default: KRB5CCNAME)")
+		cb                            = fs.String("cb", "", "channel-binding application `data` (gsskit only: MIT's gss-client sends none)")
 	)
 	fs.BoolVar(&noauth, "na", false, "no authentication: send the message in the clear")
 	fs.BoolVar(&nowrap, "nw", false, "do not wrap the message")
@@ -100,7 +101,7 @@ func ClientMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	c := &Client{
 		Target: service, Mech: mechOID, Flags: flags, Credential: cred,
 		NoAuth: noauth, NoWrap: nowrap, NoConf: noconf, NoMIC: nomic, V1: *v1,
-		MCount: *mcount,
+		MCount: *mcount, ChannelBindings: channelBindings(*cb),
 	}
 	if *mcount == 0 {
 		c.MCount = -1
@@ -134,6 +135,7 @@ func ServerMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	quiet := fs.Bool("q", false, "print only errors")
 	logfile := fs.String("logfile", "", "append the conversation log to `file` instead of stdout")
 	fs.Bool("verbose", false, "accepted for compatibility; the log is always detailed")
+	cb := fs.String("cb", "", "channel-binding application `data` (gsskit only: MIT's gss-server takes none)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: gsskit sample server [options] service@host")
 		fs.PrintDefaults()
@@ -174,7 +176,7 @@ func ServerMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	// gss-server says "starting..." on stderr once it listens; scripts wait
 	// for it. The address follows, because -port 0 picks one.
 	fmt.Fprintf(stderr, "starting... listening on %s\n", ln.Addr())
-	srv := &Server{Credential: cred, Export: *export, Log: log}
+	srv := &Server{Credential: cred, Export: *export, Log: log, ChannelBindings: channelBindings(*cb)}
 	srv.Handle = func(s *Session, err error) {
 		if s != nil && s.Delegated != nil {
 			if log != nil {
@@ -190,4 +192,13 @@ func ServerMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return 1
 	}
 	return 0
+}
+
+// channelBindings turns a -cb argument into bindings that carry it as
+// application data; empty means none, as MIT's sample programs always pass.
+func channelBindings(data string) *gss.ChannelBindings {
+	if data == "" {
+		return nil
+	}
+	return &gss.ChannelBindings{ApplicationData: []byte(data)}
 }
