@@ -890,9 +890,9 @@ func mitADContextOf(n *krbName) *mitADContext {
 }
 
 // ExportMIT is gss_export_sec_context in MIT krb5 1.20's serialized format:
-// the mechanism token that MIT's krb5 mechanism imports (without the
-// mechglue's OID framing; see ExportMIT for the framed token). Like Export,
-// it ends this context: its sequence state now lives in the token.
+// the mechanism token that MIT's krb5 mechanism imports, without the
+// mechglue's OID framing (the package-level ExportMIT adds it). Like
+// Export, it ends this context: its sequence state now lives in the token.
 func (c *secContext) ExportMIT() ([]byte, error) {
 	if err := c.ready(0); err != nil {
 		return nil, err
@@ -940,7 +940,8 @@ func (mc *mitContext) secContext(m *mechanism) (*secContext, error) {
 	case mc.Initiate != 0 && mc.Initiate != 1, mc.HaveAcceptorSubkey != 0 && mc.HaveAcceptorSubkey != 1:
 		return bad("initiate or have_acceptor_subkey is not a boolean")
 	case mc.Proto != 1:
-		return bad("protocol " + itoa(int(mc.Proto)) + " is RFC 1964 (DES3/RC4 tokens), which gsskit does not support")
+		// 0 is RFC 1964 (DES3 and RC4 tokens), which gsskit does not speak.
+		return bad("protocol " + itoa(int(mc.Proto)) + " is not RFC 4121 (1)")
 	case mc.Here == nil || mc.There == nil:
 		return bad("a name is missing")
 	case mc.Subkey == nil:
@@ -951,10 +952,6 @@ func (mc *mitContext) secContext(m *mechanism) (*secContext, error) {
 		return bad("the replay window is missing")
 	case mc.SeqState.SeqMask != ^uint64(0):
 		return bad("the replay window is not 64-bit, so not RFC 4121")
-	case mc.SeqState.Next > 1<<62:
-		// MIT's window only ever advances by received numbers relative
-		// to base; anything near the top is not a real state.
-		return bad("the replay window is corrupt")
 	}
 	c := &secContext{
 		mech:              m,
