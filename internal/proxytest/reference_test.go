@@ -1,6 +1,7 @@
 package proxytest
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -285,5 +286,26 @@ func checkTranscriptShape(t *testing.T, tr *Transcript) {
 	}
 	for k, p := range open {
 		t.Errorf("call %s (conn %d, xid %#x) was never answered", ProcName(p), k[0], k[1])
+	}
+}
+
+// At debug level 3 the reference would bridge krb5 tracing through a FIFO
+// in /tmp; the harness's KRB5_TRACE keeps the trace in the daemon's own
+// directory instead.
+func TestDebugLevel3TracesPrivately(t *testing.T) {
+	r := testRealm(t)
+	ref := StartReference(t, r, Config{DebugLevel: 3, Services: []Service{acceptService(r)}})
+	srv := StartGSSServer(t, ClientEnv(t, r, ref.Socket("accept"), RemoteOnly), "host@localhost")
+	if out, err := RunGSSClient(t, kinitLocal(t, r), srv.Port, "host@localhost", "traced"); err != nil {
+		t.Fatalf("gss-client: %v\n%s\n%s", err, out, srv.Wait())
+	}
+	srv.Wait()
+	fifo := filepath.Join(os.TempDir(), "krb5.tracing."+strconv.Itoa(ref.PID()))
+	if _, err := os.Stat(fifo); err == nil {
+		t.Errorf("the reference created %s despite KRB5_TRACE", fifo)
+	}
+	b, err := os.ReadFile(filepath.Join(ref.Layout().Dir, "krb5.trace"))
+	if err != nil || !bytes.Contains(b, []byte("Decrypted AP-REQ")) {
+		t.Errorf("no krb5 trace of the accept in the daemon's directory (err %v):\n%s", err, b)
 	}
 }
