@@ -39,8 +39,11 @@ type Client struct {
 }
 
 // pendingCall receives its reply record, or nil once the connection fails.
+// It also holds the call's Encoder, which would escape to the heap anywhere
+// else.
 type pendingCall struct {
-	ch chan *[]byte
+	ch  chan *[]byte
+	enc Encoder
 }
 
 var pendingPool = sync.Pool{New: func() any { return &pendingCall{ch: make(chan *[]byte, 1)} }}
@@ -121,14 +124,15 @@ func (c *Client) call(ctx context.Context, auth Auth, prog, vers, proc uint32, a
 	}
 
 	bp := getBuf()
-	e := Encoder{b: (*bp)[:0]}
-	appendCallPrefix(&e, xid, prog, vers, proc)
+	e := &p.enc
+	e.Reset((*bp)[:0])
+	appendCallPrefix(e, xid, prog, vers, proc)
 	hdr, ca, err := auth.MarshalCred(e.b)
 	if err == nil {
 		e.b = hdr
 		off := e.Len()
 		if args != nil {
-			args.MarshalXDR(&e)
+			args.MarshalXDR(e)
 		}
 		e.b, err = ca.WrapArgs(e.b, off)
 	}
@@ -136,6 +140,7 @@ func (c *Client) call(ctx context.Context, auth Auth, prog, vers, proc uint32, a
 		err = c.send(ctx, e.b)
 	}
 	*bp = e.b
+	e.Reset(nil)
 	putBuf(bp)
 	if err != nil {
 		c.abandon(xid, p)

@@ -35,8 +35,9 @@ var ErrRecordTooLarge = errors.New("oncrpc: record exceeds the maximum record si
 
 // A RecordReader reads records from a stream.
 type RecordReader struct {
-	r   *bufio.Reader
-	max int
+	r    *bufio.Reader
+	max  int
+	mark [4]byte // here rather than on the stack, where io.ReadFull would make it escape
 }
 
 // NewRecordReader returns a RecordReader that rejects records larger than
@@ -53,17 +54,17 @@ func NewRecordReader(r io.Reader, maxSize int) *RecordReader {
 // that ends inside a record gives io.ErrUnexpectedEOF.
 func (rr *RecordReader) ReadRecord(dst []byte) ([]byte, error) {
 	rec := dst[:0]
-	var mark [4]byte
+	mark := rr.mark[:]
 	first := true
 	for {
-		if _, err := io.ReadFull(rr.r, mark[:]); err != nil {
+		if _, err := io.ReadFull(rr.r, mark); err != nil {
 			if err == io.EOF && !first {
 				err = io.ErrUnexpectedEOF
 			}
 			return rec, err
 		}
 		first = false
-		m := binary.BigEndian.Uint32(mark[:])
+		m := binary.BigEndian.Uint32(mark)
 		n := int(m &^ lastFragment)
 		if n > rr.max-len(rec) {
 			return rec, ErrRecordTooLarge

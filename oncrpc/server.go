@@ -384,6 +384,7 @@ type callState struct {
 	ce   callError
 	out  []byte // the reply
 	enc  Encoder
+	hdr  [replyRoom]byte // scratch for the reply header
 }
 
 var callPool = sync.Pool{New: func() any { return new(callState) }}
@@ -397,7 +398,8 @@ func putCallState(cs *callState) {
 	if cap(cs.out) > poolMax {
 		cs.out = nil
 	}
-	*cs = callState{rec: cs.rec[:0], out: cs.out[:0]}
+	cs.c, cs.args, cs.ce, cs.enc = Call{}, nil, callOK, Encoder{}
+	cs.rec, cs.out = cs.rec[:0], cs.out[:0]
 	callPool.Put(cs)
 }
 
@@ -492,24 +494,10 @@ func denied(xid uint32, why AuthStat) replyHeader {
 func (sc *serverConn) finish(cs *callState, sa ServerAuth, err error) {
 	c := &cs.c
 	rh := replyHeader{xid: c.Xid, stat: msgAccepted}
-	var pm *ProgMismatchError
-	var acc AcceptStat
-	switch {
-	case err == nil:
-	case errors.Is(err, ErrDrop):
-		return
-	case errors.As(err, &pm):
-		rh.accept, rh.low, rh.high = ProgMismatch, pm.Low, pm.High
-	case errors.As(err, &acc):
-		rh.accept = acc
-	default:
-		var as AuthStat
-		if errors.As(err, &as) && as != AuthOK {
-			sc.send(cs, denied(c.Xid, as))
+	if err != nil {
+		if done := sc.outcome(cs, err, &rh); done {
 			return
 		}
-		sc.s.log.Debug("oncrpc: procedure failed", "prog", c.Prog, "vers", c.Vers, "proc", c.Proc, "err", err)
-		rh.accept = SystemErr
 	}
 
 	verf, err := sa.Verifier()
@@ -527,8 +515,7 @@ func (sc *serverConn) finish(cs *callState, sa ServerAuth, err error) {
 	}
 
 	// Write the header into the room left in front of the results.
-	var hb [replyRoom]byte
-	e := Encoder{b: hb[:0]}
+	e := Encoder{b: cs.hdr[:0]}
 	rh.encode(&e)
 	start := replyRoom - e.Len()
 	copy(cs.out[start:], e.b)
@@ -545,6 +532,29 @@ func (sc *serverConn) finish(cs *callState, sa ServerAuth, err error) {
 		return
 	}
 	sc.write(msg)
+}
+
+// outcome sets the reply for a call whose procedure (or the lookup of it)
+// returned err, or, when it reports true, has answered or dropped it.
+func (sc *serverConn) outcome(cs *callState, err error, rh *replyHeader) (done bool) {
+	var pm *ProgMismatchError
+	var acc AcceptStat
+	var as AuthStat
+	switch {
+	case errors.Is(err, ErrDrop):
+		return true
+	case errors.As(err, &pm):
+		rh.accept, rh.low, rh.high = ProgMismatch, pm.Low, pm.High
+	case errors.As(err, &acc):
+		rh.accept = acc
+	case errors.As(err, &as) && as != AuthOK:
+		sc.send(cs, denied(cs.c.Xid, as))
+		return true
+	default:
+		sc.s.log.Debug("oncrpc: procedure failed", "prog", cs.c.Prog, "vers", cs.c.Vers, "proc", cs.c.Proc, "err", err)
+		rh.accept = SystemErr
+	}
+	return false
 }
 
 // fail answers a call whose authentication failed at some step: ErrDrop

@@ -757,3 +757,48 @@ func checkNoGoroutines(t *testing.T) {
 	}
 	t.Fatalf("goroutine left behind:\n%s", leaked())
 }
+
+// FuzzServerConn sends arbitrary bytes to a server connection: whatever
+// arrives, the server answers or hangs up, and neither panics nor keeps the
+// connection once the peer is gone.
+func FuzzServerConn(f *testing.F) {
+	sys := Marshal(nil, &AuthSys{MachineName: "f", UID: 1, GIDs: []uint32{2}})
+	var seeds [][]byte
+	for _, msg := range [][]byte{
+		nullCall(1),
+		append(Marshal(nil, &CallHeader{Xid: 2, Prog: testProg, Vers: 1, Proc: procEcho}), Marshal(nil, bytesArg("hi"))...),
+		Marshal(nil, &CallHeader{Xid: 3, Prog: testProg, Vers: 1, Proc: procWhoami, Cred: OpaqueAuth{FlavorSys, sys}}),
+		Marshal(nil, &CallHeader{Xid: 4, Prog: testProg, Vers: 1, Proc: procPanic}),
+		Marshal(nil, &CallHeader{Xid: 5, Prog: testProg, Vers: 1, Proc: procDrop}),
+		Marshal(nil, &CallHeader{Xid: 6, Prog: testProg, Vers: 9, Proc: 0}),
+		Marshal(nil, &CallHeader{Xid: 7, Prog: testProg, Vers: 1, Cred: OpaqueAuth{flavorToy, Marshal(nil, &toyCred{proc: toyInit})}}),
+	} {
+		var b bytes.Buffer
+		WriteRecord(&b, msg, 16)
+		seeds = append(seeds, b.Bytes())
+	}
+	f.Add(bytes.Join(seeds, nil))
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	svc := newTestService()
+	procs := svc.procs()
+	for _, p := range []uint32{procGateWait, procBlock, procHold, procPeerCreds} {
+		delete(procs, p) // they wait for the test, or need a Unix socket
+	}
+	authn := DefaultAuthenticators()
+	authn[flavorToy] = &toyAuthenticator{key: []byte("k"), contexts: make(map[string]*toyContext)}
+	srv := NewServer(&Config{Authenticators: authn, MaxRecordSize: 4096, Logger: quietLogger()})
+	srv.Register(testProg, 1, procs)
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		client, server := net.Pipe()
+		served := make(chan error)
+		go func() { served <- srv.ServeConn(server) }()
+		go io.Copy(io.Discard, client)
+		client.Write(stream)
+		client.Close()
+		if err := <-served; err != nil {
+			t.Fatal(err)
+		}
+	})
+}

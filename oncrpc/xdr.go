@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"sync"
 )
 
 // XDR decoding errors. They are returned unwrapped so that hot paths do not
@@ -251,15 +252,20 @@ func (d *Decoder) ArrayLen(max int) (int, error) {
 
 // Unmarshal decodes b into u and requires that all of b is consumed.
 func Unmarshal(b []byte, u Unmarshaler) error {
-	d := Decoder{b: b}
-	if err := u.UnmarshalXDR(&d); err != nil {
-		return err
+	// A Decoder handed to an interface method escapes; recycling it keeps
+	// Unmarshal free of allocations.
+	d := decoderPool.Get().(*Decoder)
+	d.Reset(b)
+	err := u.UnmarshalXDR(d)
+	if err == nil && d.Len() != 0 {
+		err = ErrTrailingData
 	}
-	if d.Len() != 0 {
-		return ErrTrailingData
-	}
-	return nil
+	d.Reset(nil)
+	decoderPool.Put(d)
+	return err
 }
+
+var decoderPool = sync.Pool{New: func() any { return new(Decoder) }}
 
 // Raw is a Marshaler and Unmarshaler for bytes already in XDR form: as
 // arguments they are sent unchanged, as results they receive the whole
