@@ -47,6 +47,13 @@ type Session struct {
 	Messages      [][]byte // the messages as the server read them (unwrapped)
 	Encrypted     []bool   // whether each message arrived with confidentiality
 	MICsSent      int
+	// Ended reports that a v2 client closed the session with its NOOP
+	// token. MIT's gss-client sends that NOOP only after every MIC it
+	// asked for passed gss_verify_mic (call_server returns before it on
+	// any failure), so for such a client Ended with MICsSent > 0 is the
+	// wire's own proof that the MICs verified. A v1 client has no NOOP:
+	// it just closes, whether or not its last check passed.
+	Ended bool
 	// Delegated is the credential the client delegated, or nil; the caller
 	// owns it and releases it.
 	Delegated *gss.Credential
@@ -109,6 +116,7 @@ func (s *Server) ServeConn(ctx context.Context, conn io.ReadWriter) (*Session, e
 		}
 		if flags&TokenNoop != 0 {
 			st.logf("NOOP token: end of session")
+			sess.Ended = true
 			return sess, nil
 		}
 		if sc == nil && flags&(TokenWrapped|TokenEncrypted|TokenSendMIC) != 0 {

@@ -282,3 +282,50 @@ func FuzzServeConn(f *testing.F) {
 		}
 	})
 }
+
+// hangUpConn closes the connection instead of sending the client's closing
+// NOOP, as MIT's gss-client does when a MIC fails to verify.
+type hangUpConn struct {
+	net.Conn
+	writes int
+}
+
+func (h *hangUpConn) Write(b []byte) (int, error) {
+	h.writes++
+	if h.writes > 1 && bytes.Equal(b, []byte{byte(TokenNoop), 0, 0, 0, 0}) {
+		h.Conn.Close()
+		return 0, io.ErrClosedPipe
+	}
+	return h.Conn.Write(b)
+}
+
+// TestSessionEnded: Ended is set by the client's closing NOOP only, so a
+// client that hangs up after the last MIC is not taken to have accepted it.
+func TestSessionEnded(t *testing.T) {
+	msg := []byte("ended?")
+	_, cerr, sess, serr, _ := converse(t, toyClient(nil), &Server{}, msg)
+	if cerr != nil || serr != nil || !sess.Ended || sess.MICsSent != 1 {
+		t.Fatalf("client %v, server %v, ended %v, MICs %d", cerr, serr, sess.Ended, sess.MICsSent)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a, b := net.Pipe()
+	done := make(chan *Session, 1)
+	go func() {
+		s, err := (&Server{}).ServeConn(ctx, b)
+		b.Close()
+		if err == nil {
+			t.Error("server: a client that hung up ended the session cleanly")
+		}
+		done <- s
+	}()
+	if _, err := toyClient(nil).Run(ctx, &hangUpConn{Conn: a}, msg); err == nil {
+		t.Error("client: hanging up instead of the NOOP was not an error")
+	}
+	a.Close()
+	s := <-done
+	if s.Ended || s.MICsSent != 1 || len(s.Messages) != 1 {
+		t.Errorf("hung-up session: ended %v, MICs %d, messages %d", s.Ended, s.MICsSent, len(s.Messages))
+	}
+}
