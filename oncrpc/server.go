@@ -40,9 +40,13 @@ type Call struct {
 // the encoded results to res and returns nil, or returns an error to reply
 // otherwise: ProcUnavail, GarbageArgs, SystemErr (AcceptStat values), an
 // AuthStat (to reject the credential, e.g. AuthTooWeak), or ErrDrop (no
-// reply). Any other error replies SYSTEM_ERR and is logged. Handlers run
-// concurrently; ctx is cancelled when the connection is lost or the server
-// closed. args aliases the received record: copy what outlives the call.
+// reply). Any other error replies SYSTEM_ERR and is logged; so does a panic.
+//
+// Handlers run concurrently. ctx is cancelled when the server stops
+// reading the connection because the peer closed it or broke the protocol,
+// or when the server is closed; a graceful Shutdown leaves it alone. args
+// aliases the received record: copy what outlives the call. res already
+// holds room for the reply header, so only append to it.
 type Handler interface {
 	ServeRPC(ctx context.Context, c *Call, args []byte, res *Encoder) error
 }
@@ -255,8 +259,10 @@ func (s *Server) untrack(sc *serverConn) {
 
 // Shutdown stops the server gracefully: it closes the listeners, stops
 // reading new calls, lets the calls already received run and send their
-// replies, and closes each connection when its last reply is written. If
-// ctx ends first, Shutdown calls Close and returns ctx's error.
+// replies, and closes each connection when its last reply is written. A
+// call still in the socket buffer, unread, is not served: its client sees
+// the connection close, as after a server restart, and calls again. If ctx
+// ends first, Shutdown calls Close and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if s.state == serverRunning {
