@@ -2,9 +2,10 @@ package cfx
 
 import (
 	"crypto/aes"
-	"crypto/hmac"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/subtle"
+	"encoding"
 	"errors"
 	"hash"
 	"sync/atomic"
@@ -91,10 +92,21 @@ type MessageKey struct {
 	spare      atomic.Pointer[msgState]
 }
 
+// msgState is what one call needs besides the keys. Kerberos messages are
+// short and mostly met once (a fresh session key protects one
+// authenticator and one AP-REP), so the state is lean: the AES schedule,
+// CBC-CTS done block by block, and an HMAC whose keyed hash states are
+// saved once and restored per message.
 type msgState struct {
-	u       usageKeys
-	sum     [64]byte
-	scratch [48]byte
+	block cipher.Block
+	mac   hmacState
+	cts   ctsScratch
+}
+
+// ctsScratch holds the blocks CBC-CTS works on; on the heap with the
+// state, since the cipher.Block interface makes stack arrays escape.
+type ctsScratch struct {
+	prev, x, z, cn1 [16]byte
 }
 
 func (k *MessageKey) take() *msgState {
@@ -102,12 +114,20 @@ func (k *MessageKey) take() *msgState {
 		return st
 	}
 	st := &msgState{}
-	st.u.pr = k.pr
-	st.u.keKey, st.u.kiKey, st.u.kcKey = k.ke, k.ki, k.kc
+	if k.enc {
+		// The derived key has the enctype's length: this cannot fail.
+		st.block, _ = aes.NewCipher(k.ke)
+		st.mac.init(k.pr.newHash, k.ki)
+	} else {
+		st.mac.init(k.pr.newHash, k.kc)
+	}
 	return st
 }
 
 func (k *MessageKey) put(st *msgState) { k.spare.Store(st) }
+
+// Size is the length of the key's checksums.
+func (k *MessageKey) Size() int { return k.pr.macLen }
 
 // Overhead is how many bytes Encrypt adds to a plaintext.
 func (k *MessageKey) Overhead() int { return 16 + k.pr.macLen }
@@ -121,9 +141,6 @@ func (k *MessageKey) Encrypt(dst, plain []byte) ([]byte, error) {
 	}
 	st := k.take()
 	defer k.put(st)
-	u := &st.u
-	u.encReady()
-	u.kiReady()
 	n := 16 + len(plain)
 	orig := len(dst)
 	dst, out := grow(dst, n+k.pr.macLen)
@@ -132,16 +149,17 @@ func (k *MessageKey) Encrypt(dst, plain []byte) ([]byte, error) {
 		return dst[:orig], err
 	}
 	copy(c[16:], plain)
-	u.ki.Reset()
+	m := &st.mac
+	m.reset()
 	if !k.pr.rfc8009 {
-		u.ki.Write(c) // RFC 3962 MACs the plaintext
+		m.write(c) // RFC 3962 MACs the plaintext
 	}
-	ctsEncryptWith(u, c, c, &st.scratch)
+	ctsEncryptBlocks(st.block, c, &st.cts)
 	if k.pr.rfc8009 {
-		u.ki.Write(zeroIV[:]) // RFC 8009 MACs IV|ciphertext
-		u.ki.Write(c)
+		m.write(zeroIV[:]) // RFC 8009 MACs IV|ciphertext
+		m.write(c)
 	}
-	copy(out[n:], u.ki.Sum(st.sum[:0])[:k.pr.macLen])
+	copy(out[n:], m.sum()[:k.pr.macLen])
 	return dst, nil
 }
 
@@ -159,30 +177,28 @@ func (k *MessageKey) Decrypt(dst, ciphertext []byte) ([]byte, error) {
 	c, mac := ciphertext[:len(ciphertext)-macLen], ciphertext[len(ciphertext)-macLen:]
 	st := k.take()
 	defer k.put(st)
-	u := &st.u
-	u.decReady()
-	u.kiReady()
-	u.ki.Reset()
+	m := &st.mac
+	m.reset()
 	if k.pr.rfc8009 {
-		u.ki.Write(zeroIV[:])
-		u.ki.Write(c)
-		if subtle.ConstantTimeCompare(u.ki.Sum(st.sum[:0])[:macLen], mac) != 1 {
+		m.write(zeroIV[:])
+		m.write(c)
+		if subtle.ConstantTimeCompare(m.sum()[:macLen], mac) != 1 {
 			return dst, ErrIntegrity
 		}
 	}
 	orig := len(dst)
 	dst, out := grow(dst, len(c))
-	ctsDecryptWith(u, out, c, &st.scratch)
+	ctsDecryptBlocks(st.block, out, c, &st.cts)
 	if !k.pr.rfc8009 {
-		u.ki.Write(out)
-		if subtle.ConstantTimeCompare(u.ki.Sum(st.sum[:0])[:macLen], mac) != 1 {
+		m.write(out)
+		if subtle.ConstantTimeCompare(m.sum()[:macLen], mac) != 1 {
 			clear(out)
 			return dst[:orig], ErrIntegrity
 		}
 	}
-	m := copy(out, out[16:])
-	clear(out[m:])
-	return dst[:orig+m], nil
+	n := copy(out, out[16:])
+	clear(out[n:])
+	return dst[:orig+n], nil
 }
 
 // Checksum appends the keyed checksum of data (HMAC with Kc, truncated) to
@@ -190,9 +206,9 @@ func (k *MessageKey) Decrypt(dst, ciphertext []byte) ([]byte, error) {
 func (k *MessageKey) Checksum(dst, data []byte) []byte {
 	st := k.take()
 	defer k.put(st)
-	h := k.kcHash(st)
-	h.Write(data)
-	return append(dst, h.Sum(st.sum[:0])[:k.pr.macLen]...)
+	st.mac.reset()
+	st.mac.write(data)
+	return append(dst, st.mac.sum()[:k.pr.macLen]...)
 }
 
 // VerifyChecksum reports, in constant time, whether sum is the keyed
@@ -203,48 +219,113 @@ func (k *MessageKey) VerifyChecksum(data, sum []byte) bool {
 	}
 	st := k.take()
 	defer k.put(st)
-	h := k.kcHash(st)
-	h.Write(data)
-	return subtle.ConstantTimeCompare(h.Sum(st.sum[:0])[:k.pr.macLen], sum) == 1
+	st.mac.reset()
+	st.mac.write(data)
+	return subtle.ConstantTimeCompare(st.mac.sum()[:k.pr.macLen], sum) == 1
 }
 
-func (k *MessageKey) kcHash(st *msgState) hash.Hash {
-	if st.u.kc == nil {
-		st.u.kc = hmac.New(k.pr.newHash, k.kc)
-	}
-	st.u.kc.Reset()
-	return st.u.kc
-}
-
-// ctsDecryptWith is ctsDecrypt with the caller's scratch space, so that
-// the tail's intermediate plaintext does not land in a fresh allocation.
-func ctsDecryptWith(u *usageKeys, out, in []byte, scratch *[48]byte) {
-	resetIV(u.dec)
-	if len(in) == aes.BlockSize {
-		u.dec.CryptBlocks(out, in)
+// ctsEncryptBlocks encrypts b (at least one block) in place with AES-CBC
+// and ciphertext stealing, IV 0 (RFC 3962 §5): the last two blocks are
+// swapped and the final partial one cut to length.
+func ctsEncryptBlocks(blk cipher.Block, b []byte, s *ctsScratch) {
+	prev, x := s.prev[:], s.x[:]
+	clear(prev)
+	defer clear(x)
+	if len(b) == 16 {
+		blk.Encrypt(b, b)
 		return
 	}
-	n := (len(in) - 1) / 16 * 16
-	main := n - 16
-	if main > 0 {
-		u.dec.CryptBlocks(out[:main], in[:main])
+	last := (len(b) - 1) / 16 * 16 // start of the final, possibly partial, block
+	for off := 0; off < last; off += 16 {
+		subtle.XORBytes(x, b[off:off+16], prev)
+		blk.Encrypt(prev, x)
+		copy(b[off:], prev)
 	}
-	ctsDecryptTail(u.block, u.dec, out[main:], in[main:], scratch)
-	clear(scratch[:])
+	// prev is now C(n-1), written at last-16; the final block, zero
+	// padded, chains from it.
+	d := len(b) - last
+	clear(x)
+	copy(x, b[last:])
+	subtle.XORBytes(x, x, prev)
+	blk.Encrypt(x, x)
+	copy(b[last-16:last], x)
+	copy(b[last:], prev[:d])
 }
 
-// ctsEncryptWith is ctsEncrypt with the caller's scratch space.
-func ctsEncryptWith(u *usageKeys, out, in []byte, scratch *[48]byte) {
-	resetIV(u.enc)
-	if len(in) == aes.BlockSize {
-		u.enc.CryptBlocks(out, in)
+// ctsDecryptBlocks is the inverse of ctsEncryptBlocks, from in to out
+// (which must not overlap).
+func ctsDecryptBlocks(blk cipher.Block, out, in []byte, s *ctsScratch) {
+	if len(in) == 16 {
+		blk.Decrypt(out, in)
 		return
 	}
-	n := (len(in) - 1) / 16 * 16
-	main := n - 16
-	if main > 0 {
-		u.enc.CryptBlocks(out[:main], in[:main])
+	last := (len(in) - 1) / 16 * 16
+	d := len(in) - last
+	prev, z, cn1 := s.prev[:], s.z[:], s.cn1[:]
+	defer clear(z)
+	clear(prev) // C(i-1), the IV at first
+	for off := 0; off < last-16; off += 16 {
+		blk.Decrypt(out[off:off+16], in[off:off+16])
+		subtle.XORBytes(out[off:off+16], out[off:off+16], prev)
+		copy(prev, in[off:off+16])
 	}
-	ctsEncryptTail(u.enc, out[main:], in[main:], (*[32]byte)(scratch[:32]))
-	clear(scratch[:])
+	// in[last-16:last] is Cn, in[last:] the head of C(n-1). D(Cn) is
+	// Pn|0 xor C(n-1), so its tail completes C(n-1).
+	blk.Decrypt(z, in[last-16:last])
+	copy(cn1, in[last:])
+	copy(cn1[d:], z[d:])
+	subtle.XORBytes(out[last:], z[:d], cn1[:d])
+	blk.Decrypt(out[last-16:last], cn1)
+	subtle.XORBytes(out[last-16:last], out[last-16:last], prev)
+}
+
+// hmacState is HMAC (RFC 2104) with the hash states after the key's inner
+// and outer pad blocks saved once: a MAC restores them rather than
+// hashing the pads again, as crypto/hmac does, but without its
+// allocations.
+type hmacState struct {
+	inner, outer   hash.Hash
+	innerU, outerU encoding.BinaryUnmarshaler
+	ist, ost       [256]byte
+	il, ol         int
+	tmp, out       [64]byte
+	pad            [128]byte
+}
+
+func (h *hmacState) init(newHash func() hash.Hash, key []byte) {
+	h.inner, h.outer = newHash(), newHash()
+	bs := h.inner.BlockSize()
+	pad := h.pad[:]
+	if len(key) > bs {
+		h.inner.Write(key)
+		key = h.inner.Sum(h.tmp[:0])
+		h.inner.Reset()
+	}
+	copy(pad, key)
+	for i := range bs {
+		pad[i] ^= 0x36
+	}
+	h.inner.Write(pad[:bs])
+	for i := range bs {
+		pad[i] ^= 0x36 ^ 0x5c
+	}
+	h.outer.Write(pad[:bs])
+	clear(pad)
+	// Every standard library hash appends and restores its state.
+	ist, _ := h.inner.(encoding.BinaryAppender).AppendBinary(h.ist[:0])
+	ost, _ := h.outer.(encoding.BinaryAppender).AppendBinary(h.ost[:0])
+	h.il, h.ol = len(ist), len(ost)
+	h.innerU = h.inner.(encoding.BinaryUnmarshaler)
+	h.outerU = h.outer.(encoding.BinaryUnmarshaler)
+}
+
+func (h *hmacState) reset()         { _ = h.innerU.UnmarshalBinary(h.ist[:h.il]) }
+func (h *hmacState) write(b []byte) { h.inner.Write(b) }
+
+// sum returns the untruncated MAC, valid until the next call.
+func (h *hmacState) sum() []byte {
+	s := h.inner.Sum(h.tmp[:0])
+	_ = h.outerU.UnmarshalBinary(h.ost[:h.ol])
+	h.outer.Write(s)
+	return h.outer.Sum(h.out[:0])
 }
