@@ -5,20 +5,20 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/jcmturner/gofork/encoding/asn1"
-	"github.com/jcmturner/gokrb5/v8/asn1tools"
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana"
-	"github.com/jcmturner/gokrb5/v8/iana/asnAppTag"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
-	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/gsskit/gsskit/gss"
+	"github.com/gsskit/gsskit/krb5/internal/cfx"
+	"github.com/gsskit/gsskit/krb5/internal/krbasn"
 )
 
 // The acceptor reads one AP-REQ and answers with an AP-REP when the
@@ -93,8 +93,8 @@ func (c *secContext) acceptAPReq(ctx context.Context, in []byte, f *apReqFailure
 		return nil, gss.NewError(gss.DefectiveToken, krbMinor(krbAPErrMsgType), gss.MechKrb5,
 			"expected an AP-REQ token (ID 01 00), got token ID "+hex16(tokID))
 	}
-	var req messages.APReq
-	if err := safeUnmarshal(func() error { return req.Unmarshal(msg) }); err != nil {
+	var req krbasn.APReq
+	if err := krbasn.DecodeAPReq(msg, &req); err != nil {
 		return nil, gss.WrapError(gss.DefectiveToken, krbMinor(krbAPErrMsgType), gss.MechKrb5, "AP-REQ cannot be decoded", err)
 	}
 	if len(req.Ticket.SName.NameString) == 0 {
@@ -118,33 +118,44 @@ func (c *secContext) acceptAPReq(ctx context.Context, in []byte, f *apReqFailure
 		c.cred = cred
 		c.defaultCred = true
 	}
-	server := principalFromGokrb5(req.Ticket.SName, req.Ticket.Realm)
+	cfg := c.mech.configFast()
+	// Names decoded from the token are ours: no copies.
+	server := principal{nameType: req.Ticket.SName.NameType, components: req.Ticket.SName.NameString, realm: req.Ticket.Realm}
 	kvno, etype := req.Ticket.EncPart.KVNO, req.Ticket.EncPart.EType
-	if !c.mech.enctypeAllowed(etype) {
+	if !cfg.enctypeAllowed(etype) {
 		return nil, gss.NewError(gss.Failure, krbMinor(kdcErrEtypeNoSupp), gss.MechKrb5,
 			"ticket for "+server.String()+" is encrypted with enctype "+itoa(int(etype))+", which is not permitted")
 	}
-	keys, err := c.cred.acceptorKeys(server, kvno, etype)
-	var ge *gss.Error
-	switch {
-	case err == nil && len(keys) == 0:
-		return nil, c.keyLookupError(server, kvno, etype, nil)
-	case errors.As(err, &ge) && ge.Minor == krbMinor(krbAPErrBadKeyVer):
-		// The keytab knows the principal but not this key: say which
-		// versions it has, the first thing an operator checks.
-		return nil, c.keyLookupError(server, kvno, etype, err)
-	case err != nil:
-		return nil, err
-	}
-	var tkt = req.Ticket
+	// The cached keytab first; when it has no key for the ticket, or none
+	// that decrypts it, the file is looked at again (a rotation may just
+	// have added the key) before the ticket is refused.
+	var enc messages.EncTicketPart
+	var svc keyEntry
 	var decErr error
-	var serviceKey types.EncryptionKey
-	for _, k := range keys {
-		t := req.Ticket
-		if decErr = safeUnmarshal(func() error { return t.Decrypt(k.Key) }); decErr == nil {
-			tkt = t
-			server = k.Principal
-			serviceKey = k.Key
+	for recheck := false; ; recheck = true {
+		keys, err := c.cred.acceptorKeysFrom(server, kvno, etype, recheck)
+		if err != nil || len(keys) == 0 {
+			if !recheck {
+				continue
+			}
+			var ge *gss.Error
+			switch {
+			case err == nil:
+				return nil, c.keyLookupError(server, kvno, etype, nil)
+			case errors.As(err, &ge) && ge.Minor == krbMinor(krbAPErrBadKeyVer):
+				// The keytab knows the principal but not this key: say which
+				// versions it has, the first thing an operator checks.
+				return nil, c.keyLookupError(server, kvno, etype, err)
+			}
+			return nil, err
+		}
+		for _, k := range keys {
+			if decErr = decryptTicket(&req.Ticket, k, &enc); decErr == nil {
+				svc = k
+				break
+			}
+		}
+		if decErr == nil || recheck {
 			break
 		}
 	}
@@ -153,35 +164,49 @@ func (c *secContext) acceptAPReq(ctx context.Context, in []byte, f *apReqFailure
 			"ticket for "+server.String()+" (kvno "+itoa(kvno)+", enctype "+itoa(int(etype))+
 				") does not decrypt with the keytab key: the keytab is stale or the ticket was tampered with", decErr)
 	}
-	enc := tkt.DecryptedEncPart
+	server = svc.Principal
+	serviceKey := svc.Key
 	sessionKey := cloneKey(enc.Key)
-	client := principalFromGokrb5(enc.CName, enc.CRealm)
+	client := principal{nameType: enc.CName.NameType, components: enc.CName.NameString, realm: enc.CRealm}
 
-	// 3. The authenticator.
-	authPlain, err := crypto.DecryptEncPart(req.EncryptedAuthenticator, sessionKey, keyusage.AP_REQ_AUTHENTICATOR)
+	// 3. The authenticator. The session key is new to us, so its keys for
+	// the authenticator (usage 11) and the AP-REP (usage 12) are derived
+	// here, from one schedule of it.
+	var authKey, repKey *cfx.MessageKey
+	if base, err := cfx.NewBaseKey(sessionKey.KeyType, sessionKey.KeyValue); err == nil {
+		authKey = base.EncryptionKey(keyusage.AP_REQ_AUTHENTICATOR)
+		repKey = base.EncryptionKey(keyusage.AP_REP_ENCPART)
+	}
+	var authPlain []byte
+	if authKey != nil {
+		authPlain, err = authKey.Decrypt(nil, req.Authenticator.Cipher)
+	} else {
+		authPlain, err = crypto.DecryptEncPart(req.Authenticator, sessionKey, keyusage.AP_REQ_AUTHENTICATOR)
+	}
 	if err != nil {
 		return nil, gss.WrapError(gss.Failure, krbMinor(krbAPErrBadIntegrity), gss.MechKrb5,
 			"authenticator from "+client.String()+" does not decrypt with the ticket's session key", err)
 	}
 	var auth types.Authenticator
-	if err := safeUnmarshal(func() error { return auth.Unmarshal(authPlain) }); err != nil {
+	if err := krbasn.DecodeAuthenticator(authPlain, &auth); err != nil {
 		return nil, gss.WrapError(gss.DefectiveToken, krbMinor(krbAPErrMsgType), gss.MechKrb5,
 			"authenticator from "+client.String()+" cannot be decoded", err)
 	}
-	if authClient := principalFromGokrb5(auth.CName, auth.CRealm); !authClient.equal(client) {
+	if auth.CRealm != client.realm || !slices.Equal(auth.CName.NameString, client.components) {
+		authClient := principalFromGokrb5(auth.CName, auth.CRealm)
 		return nil, krbError(krbAPErrBadMatch, "authenticator names "+authClient.String()+
 			" but the ticket was issued to "+client.String())
 	}
 
 	// 4. Replay cache, then times, as MIT orders them.
 	now := time.Now()
-	skew := c.mech.clockSkew()
+	skew := cfg.clockSkew
 	ctime := auth.CTime.Add(time.Duration(auth.Cusec) * time.Microsecond)
 	rc, err := c.replayCache()
 	if err != nil {
 		return nil, err
 	}
-	replayed, err := rc.checkAndStore(rcacheTagOf(req.EncryptedAuthenticator.Cipher), ctime.Add(skew), now)
+	replayed, err := rc.checkAndStore(rcacheTagOf(req.Authenticator.Cipher), ctime.Add(skew), now)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +239,7 @@ func (c *secContext) acceptAPReq(ctx context.Context, in []byte, f *apReqFailure
 	if len(auth.SubKey.KeyValue) > 0 {
 		c.subkey = auth.SubKey
 	}
-	if !cfxEnctype(c.subkey.KeyType) || !c.mech.enctypeAllowed(c.subkey.KeyType) {
+	if !cfxEnctype(c.subkey.KeyType) || !cfg.enctypeAllowed(c.subkey.KeyType) {
 		return nil, gss.NewError(gss.Failure, krbMinor(kdcErrEtypeNoSupp), gss.MechKrb5,
 			"initiator "+client.String()+" keys the context with enctype "+itoa(int(c.subkey.KeyType))+
 				", which is not permitted here (RFC 4121 enctypes only)")
@@ -235,9 +260,12 @@ func (c *secContext) acceptAPReq(ctx context.Context, in []byte, f *apReqFailure
 	c.flags = gflags
 
 	// 6. Names, with what the KDC said about the client as attributes.
-	c.source = newName(client, gss.NTKrb5Principal)
-	c.target = newName(server, gss.NTKrb5Principal)
-	recordAuthData(c.source, enc.AuthorizationData, serviceKey)
+	// client was decoded here; server belongs to the keytab cache, which
+	// never modifies it.
+	c.source = newNameShared(client)
+	c.target = newNameShared(server)
+	_, pacKey := svc.entry.derived()
+	recordAuthDataWith(c.source, enc.AuthorizationData, serviceKey, pacKey)
 	// MIT grants the clock skew as a grace period past the ticket's end.
 	c.expiry = enc.EndTime.Add(skew)
 	c.ticketEnd = enc.EndTime
@@ -260,14 +288,14 @@ func (c *secContext) acceptAPReq(ctx context.Context, in []byte, f *apReqFailure
 	if c.sendSeq, err = randomSeq(); err != nil {
 		return nil, err
 	}
-	rep, err := buildAPRep(auth, c.acceptorSubkey, c.sendSeq, sessionKey)
+	rep, err := buildAPRep(auth, c.acceptorSubkey, c.sendSeq, sessionKey, repKey)
 	if err != nil {
 		return nil, err
 	}
 	if err := c.establish(); err != nil {
 		return nil, err
 	}
-	return appendContextToken(nil, c.wireMech, tokAPRep, rep), nil
+	return gss.AppendInitialToken(nil, c.wireMech, rep), nil
 }
 
 // keyLookupError explains why no key was found, in the words an operator
@@ -289,6 +317,25 @@ func (c *secContext) keyLookupError(server principal, kvno int, etype int32, cau
 	return gss.WrapError(gss.Failure, krbMinor(krbAPErrNoKey), gss.MechKrb5,
 		"no key for principal "+server.String()+" with enctype "+itoa(int(etype))+
 			" (kvno "+itoa(kvno)+") in keytab", cause)
+}
+
+// decryptTicket decrypts the ticket's encrypted part with a keytab key and
+// decodes it into enc.
+func decryptTicket(t *krbasn.Ticket, k keyEntry, enc *messages.EncTicketPart) error {
+	var plain []byte
+	var err error
+	if tk, _ := k.entry.derived(); tk != nil {
+		plain, err = tk.Decrypt(nil, t.EncPart.Cipher)
+	} else {
+		err = safeUnmarshal(func() error {
+			plain, err = crypto.DecryptEncPart(t.EncPart, k.Key, keyusage.KDC_REP_TICKET)
+			return err
+		})
+	}
+	if err != nil {
+		return err
+	}
+	return krbasn.DecodeEncTicketPart(plain, enc)
 }
 
 // replayCache picks the cache for this acceptor: the credential's store
@@ -360,7 +407,7 @@ func (c *secContext) negotiateSubkeyEnctype(auth types.Authenticator, sessionEty
 	}
 	want = append(want, sessionEtype)
 	for _, e := range want {
-		if cfxEnctype(e) && c.mech.enctypeAllowed(e) {
+		if cfxEnctype(e) && c.mech.configFast().enctypeAllowed(e) {
 			return e, nil
 		}
 	}
@@ -374,16 +421,15 @@ func etypeListFrom(ad types.AuthorizationData) []int32 {
 		if e.ADType != adIfRelevant {
 			continue
 		}
-		var inner types.AuthorizationData
-		if safeUnmarshal(func() error { _, err := asn1.Unmarshal(e.ADData, &inner); return err }) != nil {
+		inner, err := krbasn.DecodeAuthorizationData(e.ADData)
+		if err != nil {
 			continue
 		}
 		for _, ie := range inner {
 			if ie.ADType != adEtypeNegotiation {
 				continue
 			}
-			var list []int32
-			if safeUnmarshal(func() error { _, err := asn1.Unmarshal(ie.ADData, &list); return err }) == nil {
+			if list, err := krbasn.DecodeInt32Seq(ie.ADData); err == nil {
 				return list
 			}
 		}
@@ -400,6 +446,12 @@ func etypeListFrom(ad types.AuthorizationData) []int32 {
 // service does not have.) Unverified ones are still recorded, marked
 // unauthenticated, for applications that only display them.
 func recordAuthData(n *krbName, ad types.AuthorizationData, serviceKey types.EncryptionKey) {
+	recordAuthDataWith(n, ad, serviceKey, nil)
+}
+
+// recordAuthDataWith is recordAuthData with the service key already derived
+// for the PAC signature (nil: derived here).
+func recordAuthDataWith(n *krbName, ad types.AuthorizationData, serviceKey types.EncryptionKey, pacKey *cfx.MessageKey) {
 	var pacs, indicators, verifiedIndicators [][]byte
 	var walk func(ad types.AuthorizationData, depth int, verified bool)
 	walk = func(ad types.AuthorizationData, depth int, verified bool) {
@@ -409,8 +461,7 @@ func recordAuthData(n *krbName, ad types.AuthorizationData, serviceKey types.Enc
 		for _, e := range ad {
 			switch e.ADType {
 			case adIfRelevant:
-				var inner types.AuthorizationData
-				if safeUnmarshal(func() error { _, err := asn1.Unmarshal(e.ADData, &inner); return err }) == nil {
+				if inner, err := krbasn.DecodeAuthorizationData(e.ADData); err == nil {
 					walk(inner, depth+1, verified)
 				}
 			case adWin2KPAC:
@@ -434,7 +485,7 @@ func recordAuthData(n *krbName, ad types.AuthorizationData, serviceKey types.Enc
 	}
 	walk(ad, 0, false)
 	if len(pacs) > 0 {
-		n.setAttribute("urn:mspac:", pacs[:1], verifyPACServerSignature(pacs[0], serviceKey))
+		n.setAttribute("urn:mspac:", pacs[:1], verifyPACServerSignatureWith(pacs[0], serviceKey, pacKey))
 	}
 	switch {
 	case len(verifiedIndicators) > 0:
@@ -489,41 +540,33 @@ func verifyCAMMAC(b []byte, serviceKey types.EncryptionKey) (types.Authorization
 	return elements, ok
 }
 
-type encAPRepPart struct {
-	CTime          time.Time           `asn1:"generalized,explicit,tag:0"`
-	Cusec          int                 `asn1:"explicit,tag:1"`
-	Subkey         types.EncryptionKey `asn1:"optional,explicit,tag:2"`
-	SequenceNumber int64               `asn1:"optional,explicit,tag:3"`
-}
-
-type apRepMsg struct {
-	PVNO    int                 `asn1:"explicit,tag:0"`
-	MsgType int                 `asn1:"explicit,tag:1"`
-	EncPart types.EncryptedData `asn1:"explicit,tag:2"`
-}
-
 // buildAPRep makes the AP-REP: the authenticator's time echoed, the
-// acceptor subkey and sequence number, in the session key (usage 12).
-func buildAPRep(auth types.Authenticator, subkey types.EncryptionKey, seq uint32, sessionKey types.EncryptionKey) ([]byte, error) {
-	part, err := asn1.Marshal(encAPRepPart{
+// acceptor subkey and sequence number, in the session key (usage 12, whose
+// derived keys repKey holds; nil: through gokrb5).
+func buildAPRep(auth types.Authenticator, subkey types.EncryptionKey, seq uint32, sessionKey types.EncryptionKey, repKey *cfx.MessageKey) ([]byte, error) {
+	part := krbasn.AppendEncAPRepPart(make([]byte, 0, 256), &messages.EncAPRepPart{
 		CTime:          auth.CTime.UTC(),
 		Cusec:          auth.Cusec,
 		Subkey:         subkey,
 		SequenceNumber: int64(seq),
 	})
-	if err != nil {
-		return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encode the AP-REP", err)
+	var ed types.EncryptedData
+	if repKey != nil {
+		// The ciphertext follows the plaintext, which is then wiped (it
+		// holds the subkey).
+		c, err := repKey.Encrypt(part[len(part):], part)
+		if err != nil {
+			return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encrypt the AP-REP", err)
+		}
+		clear(part)
+		ed = types.EncryptedData{EType: sessionKey.KeyType, Cipher: c}
+	} else {
+		var err error
+		if ed, err = crypto.GetEncryptedData(part, sessionKey, keyusage.AP_REP_ENCPART, 0); err != nil {
+			return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encrypt the AP-REP", err)
+		}
 	}
-	part = asn1tools.AddASNAppTag(part, asnAppTag.EncAPRepPart)
-	ed, err := crypto.GetEncryptedData(part, sessionKey, keyusage.AP_REP_ENCPART, 0)
-	if err != nil {
-		return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encrypt the AP-REP", err)
-	}
-	rep, err := asn1.Marshal(apRepMsg{PVNO: iana.PVNO, MsgType: msgtype.KRB_AP_REP, EncPart: ed})
-	if err != nil {
-		return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encode the AP-REP", err)
-	}
-	return asn1tools.AddASNAppTag(rep, asnAppTag.APREP), nil
+	return krbasn.AppendAPRep(binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(ed.Cipher)+32), tokAPRep), ed), nil
 }
 
 // PAC buffer types (MS-PAC §2.4) and the key usage of its signatures.
@@ -537,6 +580,12 @@ const (
 // checksum, in the service key, over the PAC with the data of both
 // signatures zeroed (MS-PAC §2.8.1). Any malformation is "not verified".
 func verifyPACServerSignature(pac []byte, key types.EncryptionKey) bool {
+	return verifyPACServerSignatureWith(pac, key, nil)
+}
+
+// verifyPACServerSignatureWith is verifyPACServerSignature with the
+// service key already derived for usage 17 (nil: derived here).
+func verifyPACServerSignatureWith(pac []byte, key types.EncryptionKey, pacKey *cfx.MessageKey) bool {
 	if len(pac) < 8 || len(key.KeyValue) == 0 {
 		return false
 	}
@@ -563,6 +612,24 @@ func verifyPACServerSignature(pac []byte, key types.EncryptionKey) bool {
 		return false
 	}
 	ctype := int32(binary.LittleEndian.Uint32(pac[server.off:]))
+	if ctype != 0 && ctype == cfx.ChecksumType(key.KeyType) {
+		if pacKey == nil {
+			b, err := cfx.NewBaseKey(key.KeyType, key.KeyValue)
+			if err != nil {
+				return false
+			}
+			pacKey = b.ChecksumKey(pacSignatureUsage)
+		}
+		sigLen := uint64(pacKey.Size())
+		if sigLen > server.size-4 {
+			return false
+		}
+		sig := pac[server.off+4 : server.off+4+sigLen]
+		zeroed := append([]byte(nil), pac...)
+		clear(zeroed[server.off+4 : server.off+server.size])
+		clear(zeroed[privsvr.off+4 : privsvr.off+privsvr.size])
+		return pacKey.VerifyChecksum(zeroed, sig)
+	}
 	et, err := crypto.GetChksumEtype(ctype)
 	if err != nil || et.GetETypeID() != key.KeyType {
 		return false

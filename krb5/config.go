@@ -68,9 +68,37 @@ type fileStamp struct {
 }
 
 type configCache struct {
-	mu     sync.Mutex
-	stamps []fileStamp
-	cfg    *krbConfig
+	mu      sync.Mutex
+	stamps  []fileStamp
+	cfg     *krbConfig
+	checked time.Time // when the files were last looked at
+	env     string    // KRB5_CONFIG then, when it chose the files
+}
+
+// configRecheck is how long configFast trusts the loaded configuration
+// before it looks at the files again: MIT's profile library looks at most
+// once a second too.
+const configRecheck = time.Second
+
+// configFast is config for the context-establishment path, where a stat of
+// every krb5.conf on every call costs more than the protocol: it looks at
+// the files only when the last look is older than configRecheck. Changes
+// still show up within a second (at once through config, which always
+// looks).
+func (m *mechanism) configFast() *krbConfig {
+	if m.opts.Krb5Conf == "" {
+		env := ""
+		if m.opts.Files == nil {
+			env = m.getenv("KRB5_CONFIG")
+		}
+		m.cfgCache.mu.Lock()
+		cfg, checked, sameFiles := m.cfgCache.cfg, m.cfgCache.checked, m.cfgCache.env == env
+		m.cfgCache.mu.Unlock()
+		if cfg != nil && sameFiles && time.Since(checked) < configRecheck {
+			return cfg
+		}
+	}
+	return m.config()
 }
 
 func (m *mechanism) getenv(k string) string {
@@ -108,7 +136,12 @@ func (m *mechanism) config() *krbConfig {
 		}
 		return m.cfgCache.cfg
 	}
+	env := ""
+	if m.opts.Files == nil {
+		env = m.getenv("KRB5_CONFIG")
+	}
 	files := m.configFiles()
+	looked := time.Now() // before the stats, so a change during them is looked at again
 	stamps := make([]fileStamp, len(files))
 	for i, f := range files {
 		stamps[i].path = f
@@ -118,6 +151,7 @@ func (m *mechanism) config() *krbConfig {
 	}
 	m.cfgCache.mu.Lock()
 	defer m.cfgCache.mu.Unlock()
+	m.cfgCache.checked, m.cfgCache.env = looked, env
 	if m.cfgCache.cfg != nil && stampsEqual(stamps, m.cfgCache.stamps) {
 		return m.cfgCache.cfg
 	}

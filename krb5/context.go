@@ -111,6 +111,10 @@ type secContext struct {
 	// ctime and cusec of our authenticator, which the AP-REP must echo.
 	ctime time.Time
 	cusec int
+	// apRepKey decrypts the AP-REP: the ticket's session key derived for
+	// usage 12, shared with every context made with the ticket (nil:
+	// derive from sessionKey through gokrb5).
+	apRepKey *cfx.MessageKey
 
 	prot  *cfx.Protector
 	deleg *credential // what the initiator delegated, on an acceptor

@@ -13,11 +13,13 @@ import (
 
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
+	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/gsskit/gsskit/gss"
+	"github.com/gsskit/gsskit/krb5/internal/cfx"
 )
 
 // serviceTicket is a ticket with what the KDC told the client about it.
@@ -28,6 +30,36 @@ type serviceTicket struct {
 	Server                                  principal
 	Flags                                   asn1.BitString
 	AuthTime, StartTime, EndTime, RenewTill time.Time
+
+	// raw is the Ticket's DER as the KDC issued it (from the ccache), sent
+	// unchanged in AP-REQs as MIT sends it; nil until apKeys encodes one.
+	raw []byte
+	// What every context made with this ticket needs, built once: the
+	// DER and the session key's derived keys for the authenticator
+	// (usage 11) and the AP-REP (usage 12). The ticket is shared by the
+	// contexts of a credential, so these are safe for concurrent use.
+	apOnce              sync.Once
+	apDER               []byte
+	apAuthKey, apRepKey *cfx.MessageKey // nil when the session key is not AES
+	apErr               error
+}
+
+// apKeys returns the ticket's DER and its session key's derived keys for
+// the AP exchange, computing them on first use.
+func (t *serviceTicket) apKeys() (der []byte, auth, rep *cfx.MessageKey, err error) {
+	t.apOnce.Do(func() {
+		t.apDER = t.raw
+		if t.apDER == nil {
+			if t.apDER, t.apErr = t.Ticket.Marshal(); t.apErr != nil {
+				return
+			}
+		}
+		if b, err := cfx.NewBaseKey(t.SessionKey.KeyType, t.SessionKey.KeyValue); err == nil {
+			t.apAuthKey = b.EncryptionKey(keyusage.AP_REQ_AUTHENTICATOR)
+			t.apRepKey = b.EncryptionKey(keyusage.AP_REP_ENCPART)
+		}
+	})
+	return t.apDER, t.apAuthKey, t.apRepKey, t.apErr
 }
 
 func (t *serviceTicket) hasFlag(f int) bool {
@@ -58,6 +90,7 @@ func ticketFromCCache(cr *ccCred) (*serviceTicket, error) {
 		Ticket: tkt, SessionKey: cr.key, Client: cr.client.clone(), Server: cr.server.clone(),
 		Flags:    flagsFromUint32(cr.flags),
 		AuthTime: cr.authTime, StartTime: cr.startTime, EndTime: cr.endTime, RenewTill: cr.renewTill,
+		raw: slices.Clone(cr.ticket),
 	}, nil
 }
 
@@ -66,6 +99,7 @@ type keyEntry struct {
 	Principal principal
 	KVNO      int
 	Key       types.EncryptionKey
+	entry     *ktEntry // the cached entry, with its derived keys
 }
 
 // credential is the Kerberos element of a GSS credential.
@@ -228,10 +262,11 @@ func (c *credential) serviceTicket(ctx context.Context, target principal) (*serv
 		return nil, err
 	}
 	now := time.Now()
+	skew := c.m.configFast().clockSkew
 	c.mu.Lock()
 	for _, t := range c.tickets {
 		if (t.Server.equal(target) || target.realm == "" && t.Server.equalIgnoringRealm(target)) &&
-			t.EndTime.Sub(now) > c.m.clockSkew() && !t.StartTime.After(now.Add(c.m.clockSkew())) {
+			t.EndTime.Sub(now) > skew && !t.StartTime.After(now.Add(skew)) {
 			c.mu.Unlock()
 			return t, nil
 		}
@@ -272,11 +307,18 @@ func newDelegatedCredential(m *mechanism, tgt *serviceTicket) *credential {
 
 // acceptorKeys returns the keys of the keytab for server (any principal
 // when server has no components), of etype (0 = any) and kvno (0 = any),
-// newest kvno first. The keytab is read at every call so that keys added
-// by a rotation are used at once, as MIT's acceptor does.
+// newest kvno first. The keytab comes from the cache of parsed keytabs
+// (keytabcache.go); with recheck the file is looked at again first, which
+// the acceptor asks for when the cached keys do not serve a ticket, so that
+// keys added by a rotation are used at once, as MIT's acceptor does.
+// Principals in the result share the cache's memory and are read-only.
 func (c *credential) acceptorKeys(server principal, kvno int, etype int32) ([]keyEntry, error) {
+	return c.acceptorKeysFrom(server, kvno, etype, true)
+}
+
+func (c *credential) acceptorKeysFrom(server principal, kvno int, etype int32, recheck bool) ([]keyEntry, error) {
 	c.mu.Lock()
-	name, acceptor, released, accepts := c.keytabName, c.acceptor.clone(), c.released, c.accepts()
+	name, acceptor, released, accepts := c.keytabName, c.acceptor, c.released, c.accepts()
 	c.mu.Unlock()
 	if released {
 		return nil, gss.NewError(gss.NoCred, 0, gss.MechKrb5, "credential has been released")
@@ -288,14 +330,15 @@ func (c *credential) acceptorKeys(server principal, kvno int, etype int32) ([]ke
 		return nil, gss.NewError(gss.NoCred, krbMinor(krbAPErrNotUs), gss.MechKrb5,
 			"ticket is for "+server.String()+", but the acceptor credential is for "+acceptor.String())
 	}
-	kt, path, err := c.m.loadKeytab(name)
+	kt, path, err := c.m.cachedKeytab(name, recheck)
 	if err != nil {
 		return nil, err
 	}
+	cfg := c.m.configFast()
 	var out []keyEntry
 	sawPrincipal := false
-	for _, e := range kt.Entries {
-		p := principal{nameType: e.Principal.NameType, components: e.Principal.Components, realm: e.Principal.Realm}
+	for _, e := range kt.entries {
+		p := e.principal
 		if len(server.components) > 0 {
 			if !p.equal(server) {
 				continue
@@ -304,20 +347,17 @@ func (c *credential) acceptorKeys(server principal, kvno int, etype int32) ([]ke
 			continue
 		}
 		sawPrincipal = true
-		kv := int(e.KVNO)
-		if kv == 0 {
-			kv = int(e.KVNO8)
-		}
+		kv := e.kvno
 		if kvno != 0 && kv != kvno&0xff && kv != kvno {
 			continue
 		}
-		if etype != 0 && e.Key.KeyType != etype {
+		if etype != 0 && e.key.KeyType != etype {
 			continue
 		}
-		if !c.m.enctypeAllowed(e.Key.KeyType) {
+		if !cfg.enctypeAllowed(e.key.KeyType) {
 			continue
 		}
-		out = append(out, keyEntry{Principal: p.clone(), KVNO: kv, Key: e.Key})
+		out = append(out, keyEntry{Principal: p, KVNO: kv, Key: e.key, entry: e})
 	}
 	if len(out) == 0 {
 		who := server.String()
@@ -334,7 +374,9 @@ func (c *credential) acceptorKeys(server principal, kvno int, etype int32) ([]ke
 		return nil, gss.NewError(gss.NoCred, krbMinor(krb5KTNotFound), gss.MechKrb5,
 			"keytab "+path+" has no key for "+who)
 	}
-	slices.SortStableFunc(out, func(a, b keyEntry) int { return b.KVNO - a.KVNO })
+	if len(out) > 1 {
+		slices.SortStableFunc(out, func(a, b keyEntry) int { return b.KVNO - a.KVNO })
+	}
 	return out, nil
 }
 

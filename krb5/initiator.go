@@ -4,18 +4,18 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"sync/atomic"
 	"time"
 
-	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
-	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/gsskit/gsskit/gss"
+	"github.com/gsskit/gsskit/krb5/internal/krbasn"
 )
 
 // The initiator sends one AP-REQ and, when mutual authentication was asked
@@ -100,8 +100,7 @@ func (c *secContext) sendAPReq(ctx context.Context, in []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	target := c.target.principal()
-	st, err := c.cred.serviceTicket(ctx, target)
+	st, err := c.cred.serviceTicket(ctx, c.target.p)
 	if err != nil {
 		return nil, err
 	}
@@ -110,13 +109,14 @@ func (c *secContext) sendAPReq(ctx context.Context, in []byte) ([]byte, error) {
 		return nil, gss.NewError(gss.CredentialsExpired, krbMinor(krbAPErrTktExpired), gss.MechKrb5,
 			"ticket of "+st.Client.String()+" for "+st.Server.String()+" expired at "+st.EndTime.UTC().Format(time.RFC3339))
 	}
-	if !cfxEnctype(st.SessionKey.KeyType) || !c.mech.enctypeAllowed(st.SessionKey.KeyType) {
+	if !cfxEnctype(st.SessionKey.KeyType) || !c.mech.configFast().enctypeAllowed(st.SessionKey.KeyType) {
 		return nil, gss.NewError(gss.Failure, krbMinor(kdcErrEtypeNoSupp), gss.MechKrb5,
 			"session key for "+st.Server.String()+" has enctype "+itoa(int(st.SessionKey.KeyType))+
 				", which this mechanism does not use (RFC 4121 enctypes only)")
 	}
-	c.source = newName(client, gss.NTKrb5Principal)
-	c.target = newName(st.Server, gss.NTKrb5Principal)
+	// client is our own copy; the ticket's server name is never modified.
+	c.source = newNameShared(client)
+	c.target = newNameShared(st.Server)
 	// Our own copy: Delete wipes it, and the credential keeps using its
 	// cached ticket.
 	c.sessionKey = cloneKey(st.SessionKey)
@@ -163,7 +163,7 @@ func (c *secContext) sendAPReq(ctx context.Context, in []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	cname, crealm := client.gokrb5()
+	cname, crealm := types.PrincipalName{NameType: client.nameType, NameString: client.components}, client.realm
 	c.ctime = now.UTC().Truncate(time.Second)
 	c.cusec = now.Nanosecond() / 1000
 	auth := types.Authenticator{
@@ -178,37 +178,39 @@ func (c *secContext) sendAPReq(ctx context.Context, in []byte) ([]byte, error) {
 	}
 	if c.flags&gss.FlagMutual != 0 {
 		// RFC 4537: tell the acceptor which enctypes its subkey may use.
-		ad, err := etypeListAuthData(c.mech)
+		auth.AuthorizationData = etypeListAuthData(c.mech)
+	}
+	tktDER, authKey, repKey, err := st.apKeys()
+	if err != nil {
+		return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encode the ticket for "+st.Server.String(), err)
+	}
+	c.apRepKey = repKey
+	// The ciphertext goes right after the plaintext, which is then wiped
+	// (it holds the subkey).
+	authBytes := krbasn.AppendAuthenticator(make([]byte, 0, 512), &auth)
+	var encAuth types.EncryptedData
+	if authKey != nil {
+		cipherText, err := authKey.Encrypt(authBytes[len(authBytes):], authBytes)
 		if err != nil {
-			return nil, err
+			return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encrypt the authenticator", err)
 		}
-		auth.AuthorizationData = ad
-	}
-	authBytes, err := auth.Marshal()
-	if err != nil {
-		return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encode the authenticator", err)
-	}
-	encAuth, err := crypto.GetEncryptedData(authBytes, c.sessionKey, keyusage.AP_REQ_AUTHENTICATOR, 0)
-	if err != nil {
-		return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encrypt the authenticator", err)
+		clear(authBytes)
+		encAuth = types.EncryptedData{EType: c.sessionKey.KeyType, Cipher: cipherText}
+	} else {
+		encAuth, err = crypto.GetEncryptedData(authBytes, c.sessionKey, keyusage.AP_REQ_AUTHENTICATOR, 0)
+		if err != nil {
+			return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encrypt the authenticator", err)
+		}
 	}
 
 	// 5. The AP-REQ, framed as an RFC 1964 token.
-	req := messages.APReq{
-		PVNO:                   iana.PVNO,
-		MsgType:                msgtype.KRB_AP_REQ,
-		APOptions:              types.NewKrbFlags(),
-		Ticket:                 st.Ticket,
-		EncryptedAuthenticator: encAuth,
-	}
+	opts := types.NewKrbFlags()
 	if c.flags&gss.FlagMutual != 0 {
-		types.SetFlag(&req.APOptions, flags.APOptionMutualRequired)
+		types.SetFlag(&opts, flags.APOptionMutualRequired)
 	}
-	reqBytes, err := req.Marshal()
-	if err != nil {
-		return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encode the AP-REQ", err)
-	}
-	out := appendContextToken(nil, gss.MechKrb5, tokAPReq, reqBytes)
+	msg := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(tktDER)+len(encAuth.Cipher)+64), tokAPReq)
+	msg = krbasn.AppendAPReq(msg, opts, tktDER, encAuth)
+	out := gss.AppendInitialToken(nil, gss.MechKrb5, msg)
 
 	if c.flags&gss.FlagMutual != 0 {
 		c.state = stateAwaitAPRep
@@ -240,17 +242,22 @@ func (c *secContext) readAPRep(in []byte) error {
 			"expected an AP-REP token (ID 02 00), got token ID "+hex16(tokID))
 	}
 	var rep messages.APRep
-	if err := safeUnmarshal(func() error { return rep.Unmarshal(msg) }); err != nil {
+	if err := krbasn.DecodeAPRep(msg, &rep); err != nil {
 		return gss.WrapError(gss.DefectiveToken, 0, gss.MechKrb5, "AP-REP from "+c.target.String()+" cannot be decoded", err)
 	}
-	plain, err := crypto.DecryptEncPart(rep.EncPart, c.sessionKey, keyusage.AP_REP_ENCPART)
+	var plain []byte
+	if c.apRepKey != nil && rep.EncPart.EType == c.sessionKey.KeyType {
+		plain, err = c.apRepKey.Decrypt(nil, rep.EncPart.Cipher)
+	} else {
+		plain, err = crypto.DecryptEncPart(rep.EncPart, c.sessionKey, keyusage.AP_REP_ENCPART)
+	}
 	if err != nil {
 		return c.fail(gss.WrapError(gss.Failure, krbMinor(krbAPErrBadIntegrity), gss.MechKrb5,
 			"AP-REP from "+c.target.String()+" does not decrypt with the session key (enctype "+
 				itoa(int(c.sessionKey.KeyType))+")", err))
 	}
 	var part messages.EncAPRepPart
-	if err := safeUnmarshal(func() error { return part.Unmarshal(plain) }); err != nil {
+	if err := krbasn.DecodeEncAPRepPart(plain, &part); err != nil {
 		return c.fail(gss.WrapError(gss.DefectiveToken, 0, gss.MechKrb5, "AP-REP's encrypted part cannot be decoded", err))
 	}
 	// The acceptor proves it read our authenticator by echoing its time.
@@ -260,7 +267,7 @@ func (c *secContext) readAPRep(in []byte) error {
 	}
 	c.recvSeq = uint32(part.SequenceNumber) // MIT once sent it as a negative int32
 	if len(part.Subkey.KeyValue) > 0 {
-		if !cfxEnctype(part.Subkey.KeyType) || !c.mech.enctypeAllowed(part.Subkey.KeyType) {
+		if !cfxEnctype(part.Subkey.KeyType) || !c.mech.configFast().enctypeAllowed(part.Subkey.KeyType) {
 			return c.fail(gss.NewError(gss.Failure, krbMinor(kdcErrEtypeNoSupp), gss.MechKrb5,
 				"acceptor "+c.target.String()+" chose subkey enctype "+itoa(int(part.Subkey.KeyType))+", which we did not offer"))
 		}
@@ -271,29 +278,38 @@ func (c *secContext) readAPRep(in []byte) error {
 }
 
 // etypeListAuthData is the RFC 4537 AD-IF-RELEVANT{ETYPE-NEGOTIATION}
-// element: the enctypes the initiator accepts for the acceptor subkey.
-func etypeListAuthData(m *mechanism) (types.AuthorizationData, error) {
+// element: the enctypes the initiator accepts for the acceptor subkey. It
+// depends only on the configuration, so the last one made is kept; callers
+// only read it.
+func etypeListAuthData(m *mechanism) types.AuthorizationData {
+	cfg := m.configFast()
+	if c := etypeADCache.Load(); c != nil && c.cfg == cfg {
+		return c.ad
+	}
 	// Like MIT, offer the configured TGS enctypes in their configured order.
 	pref := cfxEnctypes
-	if cfg := m.config(); cfg != nil && cfg.gk != nil && len(cfg.gk.LibDefaults.DefaultTGSEnctypeIDs) > 0 {
+	if cfg != nil && cfg.gk != nil && len(cfg.gk.LibDefaults.DefaultTGSEnctypeIDs) > 0 {
 		pref = cfg.gk.LibDefaults.DefaultTGSEnctypeIDs
 	}
-	var list []int32
+	list := make([]int32, 0, len(cfxEnctypes))
 	for _, e := range pref {
-		if cfxEnctype(e) && m.enctypeAllowed(e) {
+		if cfxEnctype(e) && cfg.enctypeAllowed(e) {
 			list = append(list, e)
 		}
 	}
-	inner, err := asn1.Marshal(list)
-	if err != nil {
-		return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encode the enctype list", err)
-	}
-	outer, err := asn1.Marshal(types.AuthorizationData{{ADType: adEtypeNegotiation, ADData: inner}})
-	if err != nil {
-		return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encode the enctype list", err)
-	}
-	return types.AuthorizationData{{ADType: adIfRelevant, ADData: outer}}, nil
+	inner := krbasn.AppendInt32Seq(nil, list)
+	outer := krbasn.AppendAuthorizationData(nil, types.AuthorizationData{{ADType: adEtypeNegotiation, ADData: inner}})
+	ad := types.AuthorizationData{{ADType: adIfRelevant, ADData: outer}}
+	etypeADCache.Store(&etypeAD{cfg: cfg, ad: ad})
+	return ad
 }
+
+type etypeAD struct {
+	cfg *krbConfig
+	ad  types.AuthorizationData
+}
+
+var etypeADCache atomic.Pointer[etypeAD]
 
 // Authorization-data types the context code reads or writes.
 const (
@@ -315,15 +331,19 @@ func cloneKey(k types.EncryptionKey) types.EncryptionKey {
 // randomKey makes a fresh random key of enctype (an initiator or acceptor
 // subkey).
 func randomKey(etype int32) (types.EncryptionKey, error) {
+	if n, ok := keySizes[etype]; ok {
+		// AES: random-to-key is the identity.
+		b := make([]byte, n)
+		if _, err := rand.Read(b); err != nil {
+			return types.EncryptionKey{}, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "no randomness for a subkey", err)
+		}
+		return types.EncryptionKey{KeyType: etype, KeyValue: b}, nil
+	}
 	et, err := crypto.GetEtype(etype)
 	if err != nil {
 		return types.EncryptionKey{}, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "enctype "+itoa(int(etype))+" is not supported", err)
 	}
-	n, ok := keySizes[etype]
-	if !ok {
-		n = et.GetKeyByteSize()
-	}
-	b := make([]byte, n)
+	b := make([]byte, et.GetKeyByteSize())
 	if _, err := rand.Read(b); err != nil {
 		return types.EncryptionKey{}, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "no randomness for a subkey", err)
 	}

@@ -253,6 +253,13 @@ func newName(p principal, gssType gss.OID) *krbName {
 	return &krbName{p: p.clone(), gssType: gssType}
 }
 
+// newNameShared is newName for a principal whose slices nobody will modify
+// (freshly decoded, or held by a cache that never does): the name shares
+// them instead of copying.
+func newNameShared(p principal) *krbName {
+	return &krbName{p: p, gssType: gss.NTKrb5Principal}
+}
+
 func (n *krbName) principal() principal { return n.p.clone() }
 
 // setAttribute records an attribute the mechanism vouches for (or not).
