@@ -150,31 +150,12 @@ func TestSampleChannelBindingsCLI(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			errR, errW := io.Pipe()
-			var srvOut bytes.Buffer
-			var srvErr strings.Builder
-			code := make(chan int, 1)
-			go func() {
-				code <- run(ctx, []string{"sample", "server", "-port", "0", "-once", "-cb", tc.srvCB,
-					"-keytab", r.Keytab("host/localhost"), "host@localhost"}, &srvOut, errW)
-				errW.Close()
-			}()
-			br := bufio.NewReader(errR)
-			line, err := br.ReadString('\n')
-			if err != nil {
-				t.Fatalf("gsskit sample server said nothing on stderr (exit %d): %v", <-code, err)
-			}
-			rest := make(chan struct{})
-			go func() { io.Copy(&srvErr, br); close(rest) }()
-			m := regexp.MustCompile(`starting\.\.\. listening on .*:(\d+)`).FindStringSubmatch(line)
-			if m == nil {
-				t.Fatalf("unexpected first line %q", line)
-			}
+			port, wait := cliServer(t, ctx, "-once", "-cb", tc.srvCB, "-keytab", r.Keytab("host/localhost"), "host@localhost")
 			var cliOut, cliErr bytes.Buffer
-			ccode := run(ctx, []string{"sample", "client", "-port", m[1], "-ccache", r.DefaultCCache(), "-cb", tc.clientCB,
+			ccode := run(ctx, []string{"sample", "client", "-port", port, "-ccache", r.DefaultCCache(), "-cb", tc.clientCB,
 				"127.0.0.1", "host@localhost", "bound message"}, &cliOut, &cliErr)
-			scode := <-code
-			<-rest
+			scode, log, stderr := wait()
+			srvOut, srvErr := bytes.NewBufferString(log), bytes.NewBufferString(stderr)
 			if tc.ok {
 				if ccode != 0 || scode != 0 {
 					t.Fatalf("client exit %d: %s\nserver exit %d: %s\nserver log:\n%s", ccode, cliErr.String(), scode, srvErr.String(), srvOut.String())
@@ -193,6 +174,126 @@ func TestSampleChannelBindingsCLI(t *testing.T) {
 			}
 			if strings.Contains(srvOut.String(), "bound message") {
 				t.Error("the server read a message over a context it refused")
+			}
+		})
+	}
+}
+
+// cliServer runs `gsskit sample server` in-process and returns the port it
+// listens on and a function that waits for it to exit.
+func cliServer(t *testing.T, ctx context.Context, args ...string) (port string, wait func() (code int, stdout, stderr string)) {
+	t.Helper()
+	errR, errW := io.Pipe()
+	var out bytes.Buffer
+	var errs strings.Builder
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, append([]string{"sample", "server", "-port", "0"}, args...), &out, errW)
+		errW.Close()
+	}()
+	br := bufio.NewReader(errR)
+	line, err := br.ReadString('\n')
+	if err != nil {
+		t.Fatalf("gsskit sample server said nothing on stderr (exit %d): %v", <-code, err)
+	}
+	rest := make(chan struct{})
+	go func() { io.Copy(&errs, br); close(rest) }()
+	m := regexp.MustCompile(`starting\.\.\. listening on .*:(\d+)`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("unexpected first line %q", line)
+	}
+	return m[1], func() (int, string, string) {
+		c := <-code
+		<-rest
+		return c, out.String(), errs.String()
+	}
+}
+
+// TestSampleCLIEnctypes runs `gsskit sample` against MIT's sample programs
+// in both roles, with delegation and two messages, for services whose
+// tickets and session keys are aes256-sha1 and aes256-sha384 only.
+func TestSampleCLIEnctypes(t *testing.T) {
+	krbtest.LookPathT(t, "gss-server", "krb5-gss-samples")
+	gssClient := krbtest.LookPathT(t, "gss-client", "krb5-gss-samples")
+	klist := krbtest.LookPathT(t, "klist", "krb5-user")
+	enctypes := []string{"aes256-cts-hmac-sha1-96", "aes256-cts-hmac-sha384-192"}
+	var svcs []krbtest.Service
+	for _, et := range enctypes {
+		svcs = append(svcs, krbtest.Service{Principal: "host/" + et + ".localhost", Enctypes: []string{et}})
+	}
+	r := krbtest.StartT(t, krbtest.Config{Users: map[string]string{"alice": "cli-enctype-pw"}, Services: svcs})
+	r.Setenv(t)
+	r.KinitT(t, "alice", "")
+	alice := r.Principal("alice")
+	for _, et := range enctypes {
+		spn := "host/" + et + ".localhost"
+		service := "host@" + et + ".localhost"
+		issued := regexp.MustCompile(`tkt=` + regexp.QuoteMeta(et) + `\(\d+\), ses=` + regexp.QuoteMeta(et) + `\(\d+\)\}, ` +
+			regexp.QuoteMeta(alice) + ` for ` + regexp.QuoteMeta(r.Principal(spn)))
+
+		t.Run(et+"/gsskit client, MIT gss-server", func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			before := len(issued.FindAllString(r.KDCLog(), -1))
+			srv, err := mitsample.StartServer(ctx, r, service, "-once")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Stop()
+			var out, errb bytes.Buffer
+			code := run(ctx, []string{"sample", "client", "-port", strconv.Itoa(srv.Port), "-ccache", r.DefaultCCache(),
+				"-d", "-mcount", "2", "127.0.0.1", service, "enctype " + et}, &out, &errb)
+			werr := srv.Wait()
+			if code != 0 || werr != nil {
+				t.Fatalf("gsskit client exit %d: %s\n%s\nMIT gss-server: %v\n%s", code, errb.String(), out.String(), werr, srv.Stdout())
+			}
+			if !strings.Contains(out.String(), "2 messages, 2 MICs verified") {
+				t.Errorf("gsskit client did not verify MIT's two MICs:\n%s", out.String())
+			}
+			so := srv.Stdout()
+			for _, want := range []string{fmt.Sprintf("Accepted connection: %q", alice), "context flag: GSS_C_DELEG_FLAG", "context flag: GSS_C_MUTUAL_FLAG"} {
+				if !strings.Contains(so, want) {
+					t.Errorf("MIT gss-server output lacks %q:\n%s", want, so)
+				}
+			}
+			if n := strings.Count(so, fmt.Sprintf("Received message: %q", "enctype "+et)); n != 2 {
+				t.Errorf("MIT gss-server unwrapped %d messages, want 2:\n%s", n, so)
+			}
+			if after := len(issued.FindAllString(r.KDCLog(), -1)); after <= before {
+				t.Errorf("the KDC issued gsskit no %s ticket with a %s session key for %s", et, et, spn)
+			}
+		})
+
+		t.Run(et+"/MIT gss-client, gsskit server", func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			port, wait := cliServer(t, ctx, "-once", "-keytab", r.Keytab(spn), service)
+			cout, cerr := r.Cmd(ctx, gssClient, "-port", port, "-d", "-mcount", "2", "127.0.0.1", service, "enctype "+et).CombinedOutput()
+			code, log, stderr := wait()
+			if cerr != nil || code != 0 {
+				t.Fatalf("gss-client: %v\n%s\ngsskit server exit %d: %s\n%s", cerr, cout, code, stderr, log)
+			}
+			if n := strings.Count(string(cout), "Signature verified."); n != 2 {
+				t.Errorf("gss-client verified %d MICs, want 2:\n%s", n, cout)
+			}
+			for _, want := range []string{fmt.Sprintf("accepted connection: %q", alice), "deleg",
+				"delegated credential for " + alice, "NOOP token: end of session"} {
+				if !strings.Contains(log, want) {
+					t.Errorf("gsskit server log lacks %q:\n%s", want, log)
+				}
+			}
+			if n := strings.Count(log, fmt.Sprintf("%q", "enctype "+et)); n != 2 {
+				t.Errorf("gsskit server unwrapped %d messages, want 2:\n%s", n, log)
+			}
+			kl, err := r.Cmd(ctx, klist, "-e", "-c", r.DefaultCCache()).CombinedOutput()
+			if err != nil {
+				t.Fatalf("klist: %v\n%s", err, kl)
+			}
+			// gss-client presented the cached ticket for the service
+			// (written by the KDC exchange of either client).
+			re := regexp.MustCompile(regexp.QuoteMeta(r.Principal(spn)) + `\s*\n[^\n]*Etype \(skey, tkt\): ` + regexp.QuoteMeta(et) + `, ` + regexp.QuoteMeta(et))
+			if !re.Match(kl) {
+				t.Errorf("the cached ticket for %s is not %s:\n%s", spn, et, kl)
 			}
 		})
 	}
