@@ -26,9 +26,34 @@ const ctxFlags = gss.FlagMutual | gss.FlagConf | gss.FlagInteg
 
 // creds are acquired once per process: both sides hold them in memory, as
 // mitbench does with its MEMORY ccache and keytab.
+//
+// The acceptor credentials differ only in their replay cache:
+//   - acc follows the environment as MIT does (mitRcache), so that the
+//     Go acceptor runs with a replay cache exactly when mitbench's does:
+//     run.sh sets KRB5RCACHETYPE=none for both;
+//   - accFile keeps gsskit's replay cache file in KRB5RCACHEDIR ("dfl:"),
+//     the counterpart of MIT's default file cache there;
+//   - accMem has gsskit's default, a replay cache in memory, which MIT
+//     1.20 does not offer.
 type creds struct {
-	ini, acc *gss.Credential
-	target   *gss.Name
+	ini, acc, accFile, accMem *gss.Credential
+	target                    *gss.Name
+}
+
+// mitRcache is the gsskit replay cache matching the one MIT's library picks
+// from the environment (KRB5RCACHENAME, then KRB5RCACHETYPE, then its
+// default "dfl"): none for "none", else gsskit's file cache in the same
+// directory ("dfl:"; gsskit's file format is its own, so it never shares
+// MIT's file).
+func mitRcache() string {
+	name := os.Getenv("KRB5RCACHENAME")
+	if name == "" {
+		name = os.Getenv("KRB5RCACHETYPE") + ":"
+	}
+	if strings.HasPrefix(name, "none:") {
+		return "none:"
+	}
+	return "dfl:"
 }
 
 var (
@@ -62,12 +87,21 @@ func setup(b *testing.B) *creds {
 		}); credsErr != nil {
 			return
 		}
-		if c.acc, credsErr = gss.AcquireCredential(ctx, &gss.CredentialConfig{
-			Usage: gss.CredAccept,
-			Mechs: gss.OIDSet{gss.MechKrb5},
-			Store: gss.CredStore{"keytab": keytab},
-		}); credsErr != nil {
-			return
+		for _, a := range []struct {
+			cred   **gss.Credential
+			rcache string
+		}{{&c.acc, mitRcache()}, {&c.accFile, "dfl:"}, {&c.accMem, ""}} {
+			store := gss.CredStore{"keytab": keytab}
+			if a.rcache != "" {
+				store["rcache"] = a.rcache
+			}
+			if *a.cred, credsErr = gss.AcquireCredential(ctx, &gss.CredentialConfig{
+				Usage: gss.CredAccept,
+				Mechs: gss.OIDSet{gss.MechKrb5},
+				Store: store,
+			}); credsErr != nil {
+				return
+			}
 		}
 		credsVal = c
 	})
@@ -82,11 +116,15 @@ func setup(b *testing.B) *creds {
 
 // establish runs one initiator/acceptor handshake in memory.
 func establish(ctx context.Context, c *creds) (ini, acc *gss.SecContext, err error) {
+	return establishWith(ctx, c, c.acc)
+}
+
+func establishWith(ctx context.Context, c *creds, accCred *gss.Credential) (ini, acc *gss.SecContext, err error) {
 	ini, err = gss.NewInitiator(&gss.InitiatorConfig{Credential: c.ini, Target: c.target, Mech: gss.MechKrb5, Flags: ctxFlags})
 	if err != nil {
 		return nil, nil, err
 	}
-	acc, err = gss.NewAcceptor(&gss.AcceptorConfig{Credential: c.acc})
+	acc, err = gss.NewAcceptor(&gss.AcceptorConfig{Credential: accCred})
 	if err != nil {
 		ini.Delete()
 		return nil, nil, err
@@ -205,26 +243,44 @@ func BenchmarkCompareVerifyMIC64K(b *testing.B) {
 }
 
 // BenchmarkCompareEstablish is a whole handshake (AP-REQ, AP-REP) with the
-// service ticket already obtained, as mitbench's establish loop.
+// service ticket already obtained, as mitbench's establish loop, and the
+// replay cache MIT's environment selects (none under run.sh).
 func BenchmarkCompareEstablish(b *testing.B) {
+	benchEstablish(b, func(c *creds) *gss.Credential { return c.acc })
+}
+
+// BenchmarkCompareEstablishRcacheFile is the same with gsskit's replay cache
+// file, against mitbench with MIT's default file replay cache.
+func BenchmarkCompareEstablishRcacheFile(b *testing.B) {
+	benchEstablish(b, func(c *creds) *gss.Credential { return c.accFile })
+}
+
+// BenchmarkCompareEstablishRcacheMemory is the same with gsskit's default,
+// a replay cache in memory.
+func BenchmarkCompareEstablishRcacheMemory(b *testing.B) {
+	benchEstablish(b, func(c *creds) *gss.Credential { return c.accMem })
+}
+
+func benchEstablish(b *testing.B, pick func(*creds) *gss.Credential) {
 	c := setup(b)
+	acc := pick(c)
 	ctx := context.Background()
 	// The first handshake fetches the service ticket; keep it out of the
 	// timing, as mitbench does.
-	ini, acc, err := establish(ctx, c)
+	ini, ac, err := establishWith(ctx, c, acc)
 	if err != nil {
 		b.Fatalf("establishing a context: %v", err)
 	}
 	ini.Delete()
-	acc.Delete()
+	ac.Delete()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		ini, acc, err := establish(ctx, c)
+		ini, ac, err := establishWith(ctx, c, acc)
 		if err != nil {
 			b.Fatal(err)
 		}
 		ini.Delete()
-		acc.Delete()
+		ac.Delete()
 	}
 }
