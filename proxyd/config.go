@@ -50,8 +50,11 @@ type Config struct {
 	Warnings []ConfigWarning
 
 	// [gssproxy]
-	Debug         bool
-	DebugLevel    int // effective level: debug_level, else 1 when debug is true
+	Debug bool
+	// DebugLevel is debug_level, else 1 when debug is true, else 0. The
+	// reference applies it on every load, replacing the command line's
+	// level, even when the file says nothing.
+	DebugLevel    int
 	SyslogStatus  bool
 	RunAsUser     string
 	WorkerThreads int // as configured; 0 or less means DefaultWorkerThreads

@@ -888,3 +888,48 @@ func TestLoadAgreesWithReference(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseConfig feeds arbitrary files through the INI parser and the
+// interpretation of every option: errors are fine, panics are not, and an
+// accepted configuration has services.
+func FuzzParseConfig(f *testing.F) {
+	for _, tc := range loadCases {
+		f.Add([]byte(tc.main))
+	}
+	for _, p := range []string{"testdata/debian/24-nfs-server.conf", "testdata/debian/examples/99-network-fs-clients.conf"} {
+		if data, err := os.ReadFile(p); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte("[service/a]\nmechs = krb5\neuid = 0\nfilter_flags = +0x1 -12abc +-1 +0x\nenforce_flags = ,+ - +INTEGRITIY\n"))
+	lookup := func(name string) (uint32, error) {
+		if name == "root" {
+			return 0, nil
+		}
+		return 0, user.UnknownUserError(name)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		file, err := parseINI("fuzz.conf", data)
+		if err != nil {
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("parse error %v is not a ConfigError", err)
+			}
+			return
+		}
+		c := &Config{Socket: DefaultSocket, Files: []string{"fuzz.conf"}}
+		if err := c.interpret(file, lookup); err != nil {
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %v is not a ConfigError", err)
+			}
+			return
+		}
+		if len(c.Services) == 0 {
+			t.Fatal("accepted a configuration without services")
+		}
+		for _, s := range c.Services {
+			s.ExpandCredStore(0, func(uint32) (string, error) { return "root", nil })
+		}
+	})
+}
