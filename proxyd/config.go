@@ -221,8 +221,10 @@ func (c *Config) warn(file string, line int, format string, args ...any) {
 	c.Warnings = append(c.Warnings, ConfigWarning{File: file, Line: line, Msg: fmt.Sprintf(format, args...)})
 }
 
-// mergeDir adds the snippets in name order (the reference sorts with
-// strcoll before it sets a locale, so byte order).
+// mergeDir adds the snippets in name order. The reference sorts with
+// strcoll; at start it has not set a locale yet, so that is byte order.
+// (After a SIGHUP it has, and a locale's collation may order names that
+// differ only in punctuation or case differently.)
 func (c *Config) mergeDir(merged *iniFile, dir string) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -263,12 +265,12 @@ func (c *Config) mergeDir(merged *iniFile, dir string) {
 		}
 		allowed := true
 		for _, s := range snip.sections {
-			// The reference's pattern match is case-sensitive even though
-			// its section lookups are not.
 			if s.line == 0 {
 				c.warn(path, s.values[0].line, "options before the first section are not allowed in a snippet; file skipped")
 				allowed = false
 			} else if s.name != "gssproxy" && !strings.HasPrefix(s.name, "service/") {
+				// The reference's pattern match is case-sensitive even
+				// though its section lookups are not.
 				c.warn(path, s.line, "section [%s] is not allowed in a snippet; file skipped", s.name)
 				allowed = false
 			}
