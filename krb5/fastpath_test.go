@@ -2,6 +2,7 @@ package krb5
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -263,6 +264,58 @@ func TestConfigFastFollowsConfig(t *testing.T) {
 	os.Chtimes(p, future, future)
 	if m.config().defaultRealm != "TWO.TEST" || m.configFast().defaultRealm != "TWO.TEST" {
 		t.Fatal("the rewrite is not seen through config and then configFast")
+	}
+}
+
+// Credentials are shared by concurrent contexts: the ticket's derived keys
+// and the keytab cache's entries serve them all at once (run with -race).
+func TestFastPathConcurrentEstablishment(t *testing.T) {
+	f := fpStart(t, krbtest.Service{Principal: "host/localhost"})
+	ini, acc := f.creds(t, "host/localhost")
+	target := f.target(t, "host/localhost")
+	f.handshake(t, ini, acc, target)
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			ctx := context.Background()
+			for i := 0; i < 20; i++ {
+				ic, err := newInitiatorContext(f.m, &gss.MechInitConfig{Cred: ini, Target: target, Flags: gss.FlagMutual})
+				if err != nil {
+					errs <- err
+					return
+				}
+				ac, _ := newAcceptorContext(f.m, &gss.MechAcceptConfig{Cred: acc})
+				req, err := ic.Step(ctx, nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				rep, err := ac.Step(ctx, req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if _, err := ic.Step(ctx, rep); err != nil {
+					errs <- err
+					return
+				}
+				tok, _, err := ic.Wrap(nil, []byte("x"), true, 0)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if out, _, err := ac.Unwrap(nil, tok); err != nil || string(out) != "x" {
+					errs <- errors.Join(errors.New("unwrap of a concurrent context failed"), err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
