@@ -37,6 +37,12 @@ type Auth interface {
 	// which holds the encoded call header from xid through proc, and
 	// returns the extended header and the per-call state. Each attempt of a
 	// call gets its own MarshalCred.
+	//
+	// A Client calls MarshalCred, WrapArgs and the write of the call under
+	// its connection's write lock, so calls go out in the order of their
+	// MarshalCred (sequence numbers stay in order on the wire). The price:
+	// MarshalCred and WrapArgs must not make calls on the same Client, and
+	// should not block. Establish contexts up front or in Refresh.
 	MarshalCred(hdr []byte) ([]byte, CallAuth, error)
 }
 
@@ -90,6 +96,13 @@ type Authenticator interface {
 	// Authenticate checks the credential and verifier of c (c.Header holds
 	// the raw call header from xid through the credential) and returns the
 	// call's state; c.Auth is set to it for the handler.
+	//
+	// Authenticate runs on the connection's reader, one call at a time in
+	// the order the calls arrived, so a sequence window sees the client's
+	// order rather than the handlers' scheduling. It delays every later
+	// call on the connection: check the header here, and leave the
+	// expensive work (unwrapping arguments, context creation) to UnwrapArgs
+	// and the handler, which run concurrently.
 	Authenticate(ctx context.Context, c *Call) (ServerAuth, error)
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -482,5 +483,70 @@ func TestPluggableAuthRejects(t *testing.T) {
 	ta.badVerf.Store(true)
 	if _, err := echo(ctx, c, []byte("x")); err != AuthInvalidResp {
 		t.Fatalf("bad reply verifier: %v", err)
+	}
+}
+
+// Calls leave in the order their credentials were made, however many
+// callers race: the property that keeps sequence numbers inside an
+// RPCSEC_GSS server's window.
+func TestCredentialOrderOnWire(t *testing.T) {
+	ts, _ := startToy(t)
+	conn, err := net.Dial("tcp", ts.tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &recConn{Conn: conn}
+	a := &toyClientAuth{key: []byte("a shared toy key"), service: toyInteg, prog: testProg, vers: 1}
+	c := NewClient(rc, &Config{Auth: a})
+	a.client = c
+	ctx := context.Background()
+	if err := a.Refresh(ctx, RPCSECGSSCtxProblem); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 300 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := echo(ctx, c, pattern(i, byte(i))); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	c.Close()
+
+	var sent []byte
+	for _, ch := range rc.chunks {
+		if ch.fromClient {
+			sent = append(sent, ch.data...)
+		}
+	}
+	rr := NewRecordReader(bytes.NewReader(sent), 0)
+	var last uint32
+	n := 0
+	for {
+		rec, err := rr.ReadRecord(nil)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _, _, ce := parseCall(rec)
+		var cred toyCred
+		if ce != callOK || Unmarshal(h.Cred.Body, &cred) != nil {
+			t.Fatalf("call %d does not parse", n)
+		}
+		if cred.proc == toyData {
+			if cred.seq <= last {
+				t.Fatalf("sequence %d sent after %d", cred.seq, last)
+			}
+			last = cred.seq
+			n++
+		}
+	}
+	if n != 300 {
+		t.Fatalf("%d data calls on the wire", n)
 	}
 }

@@ -123,25 +123,7 @@ func (c *Client) call(ctx context.Context, auth Auth, prog, vers, proc uint32, a
 		return err
 	}
 
-	bp := getBuf()
-	e := &p.enc
-	e.Reset((*bp)[:0])
-	appendCallPrefix(e, xid, prog, vers, proc)
-	hdr, ca, err := auth.MarshalCred(e.b)
-	if err == nil {
-		e.b = hdr
-		off := e.Len()
-		if args != nil {
-			args.MarshalXDR(e)
-		}
-		e.b, err = ca.WrapArgs(e.b, off)
-	}
-	if err == nil {
-		err = c.send(ctx, e.b)
-	}
-	*bp = e.b
-	e.Reset(nil)
-	putBuf(bp)
+	ca, err := c.send(ctx, p, auth, xid, prog, vers, proc, args)
 	if err != nil {
 		c.abandon(xid, p)
 		return err
@@ -220,20 +202,45 @@ func (c *Client) abandon(xid uint32, p *pendingCall) {
 	pendingPool.Put(p)
 }
 
-func (c *Client) send(ctx context.Context, msg []byte) error {
+// send encodes and writes a call. The write lock is held from MarshalCred
+// to the end of the write, so calls leave in the order their credentials
+// were made: RPCSEC_GSS servers drop sequence numbers that fall too far
+// behind, and concurrent callers must not reorder them.
+func (c *Client) send(ctx context.Context, p *pendingCall, auth Auth, xid, prog, vers, proc uint32, args Marshaler) (CallAuth, error) {
 	select {
 	case c.wlock <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
-	err := c.rw.write(msg)
-	<-c.wlock
+	defer func() { <-c.wlock }()
+
+	bp := getBuf()
+	e := &p.enc
+	e.Reset((*bp)[:0])
+	defer func() {
+		*bp = e.b
+		e.Reset(nil)
+		putBuf(bp)
+	}()
+	appendCallPrefix(e, xid, prog, vers, proc)
+	hdr, ca, err := auth.MarshalCred(e.b)
 	if err != nil {
+		return nil, err
+	}
+	e.b = hdr
+	off := e.Len()
+	if args != nil {
+		args.MarshalXDR(e)
+	}
+	if e.b, err = ca.WrapArgs(e.b, off); err != nil {
+		return nil, err
+	}
+	if err := c.rw.write(e.b); err != nil {
 		// A partial record would garble every later one.
 		c.fail(fmt.Errorf("oncrpc: sending call: %w", err))
-		return c.failure()
+		return nil, c.failure()
 	}
-	return nil
+	return ca, nil
 }
 
 func (c *Client) readLoop() {

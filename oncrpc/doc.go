@@ -72,4 +72,9 @@
 // or answer the call itself (by returning a ServerAuth that is a Handler), as
 // RPCSEC_GSS does for context creation. See the comments in auth.go for the
 // order of the steps.
+//
+// Two ordering guarantees serve sequence-numbered flavors: a Client sends
+// calls in the order their credentials were made (MarshalCred), and a
+// Server authenticates the calls of a connection one at a time in the
+// order they arrived, before handing them to concurrent handlers.
 package oncrpc

@@ -378,6 +378,10 @@ func (sc *serverConn) readLoop() {
 			return
 		}
 		sc.calls.Add(1)
+		if !sc.admit(cs) {
+			sc.release(cs)
+			continue
+		}
 		go sc.run(cs)
 	}
 }
@@ -415,6 +419,47 @@ func putCallState(cs *callState) {
 // accept_stat.
 const replyRoom = 4*5 + MaxAuthBytes
 
+// admit runs on the reader, in the order calls arrive, up to and including
+// authentication: sequence-window checks (RPCSEC_GSS) then see sequence
+// numbers in wire order, which concurrent handlers would scramble. It
+// reports whether the call goes on to run; if not, it has been answered or
+// dropped.
+func (sc *serverConn) admit(cs *callState) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			sc.s.log.Error("oncrpc: panic authenticating call", "flavor", cs.c.Cred.Flavor,
+				"panic", p, "stack", string(debug.Stack()))
+			sc.send(cs, denied(cs.c.Xid, AuthFailed))
+			ok = false
+		}
+	}()
+	c := &cs.c
+	switch cs.ce {
+	case callRPCMismatch:
+		sc.send(cs, replyHeader{xid: c.Xid, stat: msgDenied, reject: rejectRPCMismatch, low: RPCVersion, high: RPCVersion})
+		return false
+	case callBadCred:
+		sc.send(cs, denied(c.Xid, AuthBadCred))
+		return false
+	case callBadVerf:
+		sc.send(cs, denied(c.Xid, AuthBadVerf))
+		return false
+	}
+	authn := sc.s.authn[c.Cred.Flavor]
+	if authn == nil {
+		sc.send(cs, denied(c.Xid, AuthRejectedCred))
+		return false
+	}
+	sa, err := authn.Authenticate(sc.ctx, c)
+	if err != nil {
+		sc.fail(cs, err, denied(c.Xid, AuthFailed))
+		return false
+	}
+	c.Auth = sa
+	return true
+}
+
+// run serves an admitted call in its own goroutine.
 func (sc *serverConn) run(cs *callState) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -424,42 +469,22 @@ func (sc *serverConn) run(cs *callState) {
 			rh := replyHeader{xid: cs.c.Xid, stat: msgAccepted, verf: noneAuth, accept: SystemErr}
 			sc.send(cs, rh)
 		}
-		putCallState(cs)
-		<-sc.sem
-		sc.calls.Done()
+		sc.release(cs)
 	}()
 	sc.dispatch(cs)
 }
 
-// dispatch takes one call from its decoded header to the reply.
+func (sc *serverConn) release(cs *callState) {
+	putCallState(cs)
+	<-sc.sem
+	sc.calls.Done()
+}
+
+// dispatch takes an authenticated call to its reply.
 func (sc *serverConn) dispatch(cs *callState) {
 	c := &cs.c
-	rh := replyHeader{xid: c.Xid}
-	switch cs.ce {
-	case callRPCMismatch:
-		rh.stat, rh.reject, rh.low, rh.high = msgDenied, rejectRPCMismatch, RPCVersion, RPCVersion
-		sc.send(cs, rh)
-		return
-	case callBadCred:
-		sc.send(cs, denied(c.Xid, AuthBadCred))
-		return
-	case callBadVerf:
-		sc.send(cs, denied(c.Xid, AuthBadVerf))
-		return
-	}
-
-	authn := sc.s.authn[c.Cred.Flavor]
-	if authn == nil {
-		sc.send(cs, denied(c.Xid, AuthRejectedCred))
-		return
-	}
-	sa, err := authn.Authenticate(sc.ctx, c)
-	if err != nil {
-		sc.fail(cs, err, denied(c.Xid, AuthFailed))
-		return
-	}
-	c.Auth = sa
-
+	sa := c.Auth
+	var err error
 	h, ok := sa.(Handler)
 	if !ok {
 		if h, err = sc.s.lookup(c.Prog, c.Vers); err != nil {
