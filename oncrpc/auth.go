@@ -72,7 +72,8 @@ type Refresher interface {
 // For each call the Server decodes the header into a Call, picks the
 // Authenticator registered for the credential's flavor, and:
 //
-//	sa, err := authenticator.Authenticate(ctx, call)
+//	sa, err := authenticator.Authenticate(ctx, call)  // in arrival order
+//	... then, in the call's own goroutine:
 //	args, err := sa.UnwrapArgs(args)
 //	err = handler.ServeRPC(ctx, call, args, results)  // or sa's own, see below
 //	verf, err := sa.Verifier()
