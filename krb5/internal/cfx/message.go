@@ -286,46 +286,45 @@ func ctsDecryptBlocks(blk cipher.Block, out, in []byte, s *ctsScratch) {
 type hmacState struct {
 	inner, outer   hash.Hash
 	innerU, outerU encoding.BinaryUnmarshaler
-	ist, ost       [256]byte
-	il, ol         int
-	tmp, out       [64]byte
-	pad            [128]byte
+	ist, ost       []byte    // the saved states, in buf unless too long
+	buf            [416]byte // two saved states (SHA-384's is 204 bytes)
+	scratch        [128]byte // the pad block while keying; then two sums
 }
 
 func (h *hmacState) init(newHash func() hash.Hash, key []byte) {
 	h.inner, h.outer = newHash(), newHash()
 	bs := h.inner.BlockSize()
-	pad := h.pad[:]
-	if len(key) > bs {
+	if len(key) > bs { // never for Kerberos keys, which are shorter
 		h.inner.Write(key)
-		key = h.inner.Sum(h.tmp[:0])
+		key = h.inner.Sum(nil)
 		h.inner.Reset()
 	}
+	pad := h.scratch[:bs]
+	clear(pad)
 	copy(pad, key)
-	for i := range bs {
+	for i := range pad {
 		pad[i] ^= 0x36
 	}
-	h.inner.Write(pad[:bs])
-	for i := range bs {
+	h.inner.Write(pad)
+	for i := range pad {
 		pad[i] ^= 0x36 ^ 0x5c
 	}
-	h.outer.Write(pad[:bs])
+	h.outer.Write(pad)
 	clear(pad)
 	// Every standard library hash appends and restores its state.
-	ist, _ := h.inner.(encoding.BinaryAppender).AppendBinary(h.ist[:0])
-	ost, _ := h.outer.(encoding.BinaryAppender).AppendBinary(h.ost[:0])
-	h.il, h.ol = len(ist), len(ost)
+	h.ist, _ = h.inner.(encoding.BinaryAppender).AppendBinary(h.buf[:0:208])
+	h.ost, _ = h.outer.(encoding.BinaryAppender).AppendBinary(h.buf[208:208])
 	h.innerU = h.inner.(encoding.BinaryUnmarshaler)
 	h.outerU = h.outer.(encoding.BinaryUnmarshaler)
 }
 
-func (h *hmacState) reset()         { _ = h.innerU.UnmarshalBinary(h.ist[:h.il]) }
+func (h *hmacState) reset()         { _ = h.innerU.UnmarshalBinary(h.ist) }
 func (h *hmacState) write(b []byte) { h.inner.Write(b) }
 
 // sum returns the untruncated MAC, valid until the next call.
 func (h *hmacState) sum() []byte {
-	s := h.inner.Sum(h.tmp[:0])
-	_ = h.outerU.UnmarshalBinary(h.ost[:h.ol])
+	s := h.inner.Sum(h.scratch[:0:64])
+	_ = h.outerU.UnmarshalBinary(h.ost)
 	h.outer.Write(s)
-	return h.outer.Sum(h.out[:0])
+	return h.outer.Sum(h.scratch[64:64])
 }

@@ -2,6 +2,7 @@ package cfx
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/rand"
 	"errors"
 	"sync"
@@ -238,4 +239,27 @@ func FuzzMessageKeyDecrypt(f *testing.F) {
 			t.Fatalf("round trip of an accepted plaintext: %v", err)
 		}
 	})
+}
+
+// hmacState against crypto/hmac, including keys longer than a block.
+func TestHMACStateMatchesCryptoHMAC(t *testing.T) {
+	for _, pr := range profiles {
+		for _, kl := range []int{0, 16, 32, 64, 65, 128, 129, 300} {
+			key := bytes.Repeat([]byte{0x5a}, kl)
+			var h hmacState
+			h.init(pr.newHash, key)
+			for _, n := range []int{0, 1, 63, 64, 65, 1000} {
+				data := bytes.Repeat([]byte{byte(n)}, n)
+				ref := hmac.New(pr.newHash, key)
+				ref.Write(data)
+				for range 2 { // reset restores the keyed state each time
+					h.reset()
+					h.write(data)
+					if got := h.sum(); !bytes.Equal(got, ref.Sum(nil)) {
+						t.Fatalf("etype %d key %d data %d: %x", pr.etype, kl, n, got)
+					}
+				}
+			}
+		}
+	}
 }
