@@ -1,0 +1,613 @@
+package proxyd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gsskit/gsskit/gss"
+	"github.com/gsskit/gsskit/oncrpc"
+)
+
+// DefaultProcUseGSSProxy is the file through which the Linux NFS server is
+// told that gss-proxy answers its RPCSEC_GSS upcalls.
+const DefaultProcUseGSSProxy = "/proc/net/rpc/use-gss-proxy"
+
+// Log levels below slog.LevelDebug for the reference's debug levels 2 and
+// 3: level 1 is slog.LevelDebug (connections and the service each call
+// gets), 2 adds every call and its status, 3 and above the mechanism's
+// diagnostics.
+const (
+	LevelCalls slog.Level = slog.LevelDebug - 2
+	LevelTrace slog.Level = slog.LevelDebug - 4
+)
+
+// LevelForDebug maps a gssproxy debug_level onto slog. Level 0 logs
+// warnings and errors plus the start-up and reload notices.
+func LevelForDebug(debugLevel int) slog.Level {
+	switch {
+	case debugLevel <= 0:
+		return slog.LevelInfo
+	case debugLevel == 1:
+		return slog.LevelDebug
+	case debugLevel == 2:
+		return LevelCalls
+	default:
+		return LevelTrace
+	}
+}
+
+// DaemonConfig configures a Daemon.
+type DaemonConfig struct {
+	// Load says where gssproxy.conf and its snippets are and which socket
+	// services without one use (the command line's -c, -C and -s). Reload
+	// reads them again.
+	Load LoadOptions
+
+	// Userproxy runs the reference's user-session mode (-u): no
+	// configuration file, one service for the daemon's own uid on
+	// Load.Socket (default $XDG_RUNTIME_DIR/gssproxy/default.sock) with
+	// the default credential store, and an exit after IdleTimeout
+	// without connections.
+	Userproxy   bool
+	IdleTimeout time.Duration
+
+	// DebugLevel is the command line's level (-d is 1). The reference
+	// lets the file's debug_level replace it at every load; so does this.
+	DebugLevel int
+
+	// Logger receives the daemon's structured log; its handler should let
+	// everything through, since the daemon filters by level itself
+	// (Level). Nil logs text to standard error.
+	Logger *slog.Logger
+
+	// Registry holds the mechanisms; nil is gss.DefaultRegistry(), where
+	// the krb5 package registers itself.
+	Registry *gss.Registry
+
+	// HandleSecret seals credential handles and partial contexts. Nil
+	// reads (or creates) HandleSecretFile, or DefaultHandleSecretFile.
+	HandleSecret     []byte
+	HandleSecretFile string
+
+	// Listeners are already-open listening sockets by path, for sockets
+	// the daemon must not create itself. With systemd socket activation
+	// (LISTEN_FDS), the one passed socket is the default socket's.
+	Listeners map[string]net.Listener
+	// NoSocketActivation ignores LISTEN_FDS/LISTEN_PID.
+	NoSocketActivation bool
+
+	// ProcUseGSSProxy is where kernel_nfsd writes "1"; empty is
+	// DefaultProcUseGSSProxy. A file that does not exist is not an error:
+	// the kernel has no gss-proxy support (or the module is not loaded).
+	ProcUseGSSProxy string
+
+	// LookupUser maps a uid to a user name for %u and for impersonation;
+	// nil uses the system's user database.
+	LookupUser func(uid uint32) (string, error)
+}
+
+// Daemon is a running gss-proxy daemon.
+type Daemon struct {
+	cfg    DaemonConfig
+	log    *slog.Logger
+	level  slog.LevelVar
+	reg    *gss.Registry
+	secret []byte
+	srv    *oncrpc.Server
+
+	state atomic.Pointer[daemonState]
+
+	mu        sync.Mutex // guards listeners, closed
+	listeners map[string]*daemonListener
+	closed    bool
+	serveWG   sync.WaitGroup
+
+	partials *partialStore
+
+	// active counts open connections, for the user proxy's idle exit.
+	active   atomic.Int64
+	lastIdle atomic.Int64 // unix nanoseconds when active last fell to 0
+	idleDone chan struct{}
+}
+
+// daemonState is one loaded configuration with what is derived from it.
+// Calls pick up the state current when they start; a reload swaps it.
+type daemonState struct {
+	cfg     *Config
+	sealers map[*Service]*HandleSealer
+	loaded  time.Time
+}
+
+// NewDaemon loads the configuration and prepares the daemon; Start opens the
+// sockets.
+func NewDaemon(cfg *DaemonConfig) (*Daemon, error) {
+	d := &Daemon{cfg: *cfg, listeners: map[string]*daemonListener{}, idleDone: make(chan struct{})}
+	d.reg = cfg.Registry
+	if d.reg == nil {
+		d.reg = gss.DefaultRegistry()
+	}
+	if cfg.Logger != nil {
+		d.log = cfg.Logger
+	} else {
+		d.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: &d.level}))
+	}
+	d.log = slog.New(&levelHandler{h: d.log.Handler(), level: &d.level})
+	d.level.Set(LevelForDebug(cfg.DebugLevel))
+
+	d.secret = cfg.HandleSecret
+	if d.secret == nil {
+		path := cfg.HandleSecretFile
+		if path == "" {
+			path = DefaultHandleSecretFile
+		}
+		s, err := LoadOrCreateHandleSecret(path)
+		if err != nil {
+			return nil, fmt.Errorf("proxyd: handle secret: %w", err)
+		}
+		d.secret = s
+	}
+	d.partials = newPartialStore()
+	st, err := d.load()
+	if err != nil {
+		return nil, err
+	}
+	d.state.Store(st)
+	d.level.Set(LevelForDebug(d.debugLevel(st.cfg)))
+	d.srv = oncrpc.NewServer(&oncrpc.Config{
+		// The reference's MAX_RPC_SIZE, which is also oncrpc's default.
+		MaxRecordSize: oncrpc.DefaultMaxRecordSize,
+		// Only AUTH_NONE: the interposer and the kernel send nothing
+		// else, and identity comes from SO_PEERCRED, never the call.
+		Authenticators: map[oncrpc.Flavor]oncrpc.Authenticator{oncrpc.FlavorNone: oncrpc.AuthNone{}},
+		Logger:         d.log,
+	})
+	d.srv.Register(Program, Version, d.procs())
+	return d, nil
+}
+
+// Logger is the daemon's logger (filtered at the configured level).
+func (d *Daemon) Logger() *slog.Logger { return d.log }
+
+// Level is the current log level, from the debug level in force.
+func (d *Daemon) Level() slog.Level { return d.level.Level() }
+
+// Config is the configuration in force.
+func (d *Daemon) Config() *Config { return d.state.Load().cfg }
+
+func (d *Daemon) load() (*daemonState, error) {
+	var cfg *Config
+	if d.cfg.Userproxy {
+		var err error
+		if cfg, err = UserproxyConfig(d.cfg.Load.Socket); err != nil {
+			return nil, err
+		}
+	} else {
+		var err error
+		if cfg, err = Load(d.cfg.Load); err != nil {
+			return nil, err
+		}
+	}
+	st := &daemonState{cfg: cfg, sealers: map[*Service]*HandleSealer{}, loaded: time.Now()}
+	for _, s := range cfg.Services {
+		h, err := NewHandleSealer(s.Name, d.secret)
+		if err != nil {
+			return nil, err
+		}
+		st.sealers[s] = h
+	}
+	return st, nil
+}
+
+// UserproxyConfig is the configuration of the reference's -u mode: one
+// service named "userproxy" for the daemon's own uid on socket, which
+// defaults to $XDG_RUNTIME_DIR/gssproxy/default.sock (the directory is
+// created 0700), allowing ccache sync and using the default credentials.
+func UserproxyConfig(socket string) (*Config, error) {
+	if socket == "" {
+		dir := os.Getenv("XDG_RUNTIME_DIR")
+		if dir == "" {
+			return nil, errors.New("proxyd: user proxy mode needs XDG_RUNTIME_DIR or a socket")
+		}
+		dir += "/gssproxy"
+		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, err
+		}
+		socket = dir + "/default.sock"
+	}
+	s := &Service{
+		Name:                  "userproxy",
+		Socket:                socket,
+		Euid:                  uint32(os.Geteuid()),
+		AllowClientCcacheSync: true,
+		Krb5:                  true,
+		CredUsage:             gss.CredBoth,
+		FilterFlags:           DefaultFilterFlags,
+		EnforceFlags:          DefaultEnforceFlags,
+		MinLifetime:           DefaultMinLifetime,
+	}
+	return &Config{Socket: socket, Services: []*Service{s}, WorkerThreads: 1}, nil
+}
+
+// Start opens every socket of the configuration (or takes the ones passed
+// in), writes use-gss-proxy when a service asks for kernel_nfsd, and
+// serves in the background.
+func (d *Daemon) Start() error {
+	st := d.state.Load()
+	if err := d.openSockets(st.cfg); err != nil {
+		d.closeListeners()
+		return err
+	}
+	d.initProcNFSD(st.cfg)
+	d.log.Info("gss-proxy daemon started", "services", len(st.cfg.Services),
+		"sockets", st.cfg.Sockets(), "files", st.cfg.Files)
+	for _, w := range st.cfg.Warnings {
+		d.log.Warn("configuration", "warning", w.String())
+	}
+	if d.cfg.Userproxy && d.cfg.IdleTimeout > 0 {
+		d.lastIdle.Store(time.Now().UnixNano())
+		go d.idleWatch()
+	}
+	return nil
+}
+
+// Idle is closed when a user proxy has had no connection for its idle
+// timeout; the caller shuts the daemon down then.
+func (d *Daemon) Idle() <-chan struct{} { return d.idleDone }
+
+func (d *Daemon) idleWatch() {
+	t := time.NewTicker(d.cfg.IdleTimeout / 4)
+	defer t.Stop()
+	for range t.C {
+		d.mu.Lock()
+		closed := d.closed
+		d.mu.Unlock()
+		if closed {
+			return
+		}
+		if d.active.Load() == 0 && time.Since(time.Unix(0, d.lastIdle.Load())) >= d.cfg.IdleTimeout {
+			d.log.Info("user proxy idle; exiting", "idle_timeout", d.cfg.IdleTimeout)
+			close(d.idleDone)
+			return
+		}
+	}
+}
+
+// Reload reads the configuration again, as the reference does on SIGHUP.
+// A configuration that fails to load leaves the old one in force. On
+// success, every call that starts afterwards — on new connections and on
+// connections already open — is matched against the new services, as the
+// reference matches each request; calls already running finish under the
+// old configuration. Sockets the new configuration adds are opened, and
+// listening sockets it no longer names are closed, without touching the
+// connections accepted through them.
+func (d *Daemon) Reload() error {
+	st, err := d.load()
+	if err != nil {
+		d.log.Error("error reading new configuration; keeping the old one", "err", err)
+		return err
+	}
+	if err := d.openSockets(st.cfg); err != nil {
+		d.log.Error("opening the new configuration's sockets; keeping the old configuration", "err", err)
+		return err
+	}
+	old := d.state.Swap(st)
+	d.level.Set(LevelForDebug(d.debugLevel(st.cfg)))
+	d.closeStaleListeners(st.cfg)
+	d.initProcNFSD(st.cfg)
+	d.log.Info("new configuration loaded", "services", len(st.cfg.Services),
+		"sockets", st.cfg.Sockets(), "previous", old.loaded.Format(time.RFC3339))
+	for _, w := range st.cfg.Warnings {
+		d.log.Warn("configuration", "warning", w.String())
+	}
+	return nil
+}
+
+func (d *Daemon) debugLevel(cfg *Config) int {
+	if d.cfg.Userproxy {
+		return d.cfg.DebugLevel
+	}
+	return cfg.DebugLevel
+}
+
+// Shutdown stops accepting connections and calls, lets the calls already
+// received finish and send their replies, then removes the sockets the
+// daemon created. If ctx ends first, the remaining connections are cut.
+func (d *Daemon) Shutdown(ctx context.Context) error {
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
+	err := d.srv.Shutdown(ctx)
+	d.closeListeners()
+	d.serveWG.Wait()
+	d.log.Info("gss-proxy daemon stopped")
+	return err
+}
+
+// Close stops the daemon at once.
+func (d *Daemon) Close() error {
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
+	err := d.srv.Close()
+	d.closeListeners()
+	d.serveWG.Wait()
+	return err
+}
+
+func (d *Daemon) initProcNFSD(cfg *Config) {
+	if !cfg.KernelNFSD() {
+		return
+	}
+	path := d.cfg.ProcUseGSSProxy
+	if path == "" {
+		path = DefaultProcUseGSSProxy
+	}
+	// O_WRONLY without O_CREATE: the file is the kernel's, and its absence
+	// means the kernel (or its auth_rpcgss module) lacks support.
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		d.log.Warn("kernel gss-proxy support not available", "file", path, "err", err)
+		return
+	}
+	defer f.Close()
+	if _, err := f.Write([]byte("1")); err != nil {
+		d.log.Error("enabling kernel gss-proxy support", "file", path, "err", err)
+		return
+	}
+	d.log.Info("kernel gss-proxy support enabled", "file", path)
+}
+
+// --- sockets ---
+
+// daemonListener identifies the caller of every connection it accepts.
+type daemonListener struct {
+	net.Listener
+	d       *Daemon
+	socket  string
+	created bool // the daemon made the file and removes it
+}
+
+func (d *Daemon) openSockets(cfg *Config) error {
+	activated, err := d.activationListeners(cfg)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return oncrpc.ErrServerClosed
+	}
+	for _, path := range cfg.Sockets() {
+		if path == "" {
+			continue
+		}
+		if _, ok := d.listeners[path]; ok {
+			continue
+		}
+		var l net.Listener
+		created := false
+		if pre, ok := d.cfg.Listeners[path]; ok {
+			l = pre
+		} else if pre, ok := activated[path]; ok {
+			l = pre
+		} else {
+			if l, err = listenUnix(path); err != nil {
+				return err
+			}
+			created = true
+		}
+		dl := &daemonListener{Listener: l, d: d, socket: path, created: created}
+		d.listeners[path] = dl
+		d.serveWG.Add(1)
+		go func() {
+			defer d.serveWG.Done()
+			err := d.srv.Serve(dl)
+			if err != nil && !errors.Is(err, oncrpc.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				d.log.Error("socket stopped accepting", "socket", path, "err", err)
+			}
+		}()
+		d.log.Debug("listening", "socket", path, "activated", !created)
+	}
+	return nil
+}
+
+// activationListeners takes the socket systemd passed (LISTEN_PID is this
+// process, LISTEN_FDS is 1, fd 3), once. As in the reference, it stands
+// for the default socket; more than one is an error.
+var activationOnce sync.Once
+var activationL net.Listener
+var activationErr error
+
+func (d *Daemon) activationListeners(cfg *Config) (map[string]net.Listener, error) {
+	if d.cfg.NoSocketActivation {
+		return nil, nil
+	}
+	activationOnce.Do(func() { activationL, activationErr = takeActivationSocket() })
+	if activationErr != nil {
+		return nil, activationErr
+	}
+	if activationL == nil {
+		return nil, nil
+	}
+	return map[string]net.Listener{cfg.Socket: activationL}, nil
+}
+
+// listenFDsStart is SD_LISTEN_FDS_START.
+const listenFDsStart = 3
+
+func takeActivationSocket() (net.Listener, error) {
+	pid, err := strconv.Atoi(os.Getenv("LISTEN_PID"))
+	if err != nil || pid != os.Getpid() {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
+	// Unset so that children (and a second look) do not take them too.
+	os.Unsetenv("LISTEN_PID")
+	os.Unsetenv("LISTEN_FDS")
+	os.Unsetenv("LISTEN_FDNAMES")
+	if err != nil || n == 0 {
+		return nil, nil
+	}
+	if n > 1 {
+		return nil, fmt.Errorf("proxyd: systemd passed %d sockets; only one (the default socket) is supported", n)
+	}
+	syscall.CloseOnExec(listenFDsStart)
+	f := os.NewFile(listenFDsStart, "systemd-socket")
+	l, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("proxyd: the socket systemd passed: %w", err)
+	}
+	if _, ok := l.(*net.UnixListener); !ok {
+		l.Close()
+		return nil, errors.New("proxyd: the socket systemd passed is not a Unix stream socket")
+	}
+	return l, nil
+}
+
+// listenUnix replaces any stale socket file and makes the socket usable by
+// everyone (mode 0666), as the reference does: who may do what is decided
+// per caller from SO_PEERCRED, not by file permissions.
+func listenUnix(path string) (net.Listener, error) {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("proxyd: %s exists and is not a socket", path)
+		}
+		os.Remove(path)
+	}
+	old := syscall.Umask(0o111)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("proxyd: listening on %s: %w", path, err)
+	}
+	// Close removes the file; the daemon removes it itself so that a
+	// socket taken over by a restarted daemon is not unlinked.
+	l.SetUnlinkOnClose(false)
+	return l, nil
+}
+
+func (d *Daemon) closeListeners() {
+	d.mu.Lock()
+	ls := d.listeners
+	d.listeners = map[string]*daemonListener{}
+	d.mu.Unlock()
+	for _, l := range ls {
+		l.close()
+	}
+}
+
+func (d *Daemon) closeStaleListeners(cfg *Config) {
+	keep := map[string]bool{}
+	for _, s := range cfg.Sockets() {
+		keep[s] = true
+	}
+	d.mu.Lock()
+	var stale []*daemonListener
+	for path, l := range d.listeners {
+		if !keep[path] {
+			stale = append(stale, l)
+			delete(d.listeners, path)
+		}
+	}
+	d.mu.Unlock()
+	for _, l := range stale {
+		d.log.Info("closing socket no longer configured", "socket", l.socket)
+		l.close()
+	}
+}
+
+func (l *daemonListener) close() {
+	l.Listener.Close()
+	if l.created {
+		os.Remove(l.socket)
+	}
+}
+
+// Accept identifies each caller and refuses, by closing at once, one that
+// no service takes: the reference answers such a caller's calls by closing
+// the connection, and refusing at connect spares the caller a call.
+func (l *daemonListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		uc, ok := c.(*net.UnixConn)
+		if !ok {
+			c.Close()
+			continue
+		}
+		caller, err := CallerFromConn(uc, l.socket)
+		if err != nil {
+			l.d.log.Warn("dropping connection: no peer credentials", "socket", l.socket, "err", err)
+			c.Close()
+			continue
+		}
+		st := l.d.state.Load()
+		svc, err := st.cfg.SelectService(caller)
+		if err != nil {
+			l.d.log.Info("refusing connection: no service matches", callerAttrs(caller)...)
+			c.Close()
+			continue
+		}
+		l.d.log.Debug("connection", append(callerAttrs(caller), "service", svc.Name)...)
+		l.d.connOpened()
+		return &callerConn{UnixConn: uc, caller: caller, d: l.d}, nil
+	}
+}
+
+func callerAttrs(c *Caller) []any {
+	return []any{"pid", c.PID, "uid", c.UID, "gid", c.GID, "program", c.Program, "socket", c.Socket}
+}
+
+// callerConn is an accepted connection with its caller.
+type callerConn struct {
+	*net.UnixConn
+	caller *Caller
+	d      *Daemon
+	once   sync.Once
+}
+
+func (c *callerConn) Close() error {
+	c.once.Do(c.d.connClosed)
+	return c.UnixConn.Close()
+}
+
+func (d *Daemon) connOpened() { d.active.Add(1) }
+
+func (d *Daemon) connClosed() {
+	if d.active.Add(-1) == 0 {
+		d.lastIdle.Store(time.Now().UnixNano())
+	}
+}
+
+// ActiveConnections is the number of open client connections.
+func (d *Daemon) ActiveConnections() int { return int(d.active.Load()) }
+
+// levelHandler filters records by the daemon's level, which a reload can
+// change, whatever the level of the handler underneath.
+type levelHandler struct {
+	h     slog.Handler
+	level *slog.LevelVar
+}
+
+func (h *levelHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.level.Level() && h.h.Enabled(ctx, l)
+}
+func (h *levelHandler) Handle(ctx context.Context, r slog.Record) error { return h.h.Handle(ctx, r) }
+func (h *levelHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return &levelHandler{h: h.h.WithAttrs(a), level: h.level}
+}
+func (h *levelHandler) WithGroup(n string) slog.Handler {
+	return &levelHandler{h: h.h.WithGroup(n), level: h.level}
+}
