@@ -1,11 +1,13 @@
-// Command gsskit is gsskit's one binary: the sample programs that stand in
-// for MIT's gss-client and gss-server, and the interoperability demo.
+// Command gsskit is gsskit's one binary: the gss-proxy daemon, the sample
+// programs that stand in for MIT's gss-client and gss-server, and the
+// interoperability demo.
 //
 //	gsskit sample server [-port N] [-keytab FILE] [-once] [-export] [-cb DATA] service@host
 //	gsskit sample client [-port N] [-mech krb5] [-d] [-seq] [-noreplay] [-nomutual]
 //	                     [-na] [-nw] [-nx|-noconf] [-nm|-nomic] [-v1] [-f] [-q]
 //	                     [-ccount N] [-mcount N] [-ccache FILE] [-cb DATA] host service@host msg
 //	gsskit demo
+//	gsskit proxy [-i] [-d] [--debug-level N] [-c FILE] [-C DIR] [-s SOCKET] [-u [--idle-timeout N]]
 //
 // -cb, which MIT's programs lack, sets channel bindings (as application
 // data), so that a mismatch can be shown over the sample protocol.
@@ -28,6 +30,7 @@ const usage = `usage:
   gsskit sample server [options] service@host   (MIT gss-server's options)
   gsskit sample client [options] host service@host msg   (MIT gss-client's options)
   gsskit demo                                   (MIT <-> gsskit interop, both ways)
+  gsskit proxy [options]                        (the gss-proxy daemon; gsskit proxy -h)
 `
 
 func main() {
@@ -52,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		case "server":
 			return gsssample.ServerMain(ctx, args[2:], stdout, stderr)
 		}
+	case "proxy":
+		return proxyMain(ctx, args[1:], stdout, stderr)
 	case "demo":
 		if len(args) != 1 {
 			break
