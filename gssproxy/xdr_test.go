@@ -1,9 +1,10 @@
-package gssproxy
+package gssproxy_test
 
 import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	. "github.com/gsskit/gsskit/gssproxy"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -580,7 +581,7 @@ func TestDecodeLimits(t *testing.T) {
 	}
 	// An OID longer than maxOID.
 	var e oncrpc.Encoder
-	(&Status{Mech: gss.OID(make([]byte, maxOID+1))}).MarshalXDR(&e)
+	(&Status{Mech: gss.OID(make([]byte, MaxOIDForTest+1))}).MarshalXDR(&e)
 	if err := oncrpc.Unmarshal(e.Bytes(), new(Status)); !errors.Is(err, oncrpc.ErrTooLong) {
 		t.Errorf("long OID: %v", err)
 	}
