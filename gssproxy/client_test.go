@@ -8,8 +8,8 @@ import (
 	. "github.com/gsskit/gsskit/gssproxy"
 	"net"
 	"path/filepath"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,7 +151,7 @@ func testClient(t *testing.T, dk daemonKind) {
 		// gss_localname through the daemon, as gss-server asks for it.
 		res, err = c.ImportAndCanonName(ctx, &ImportAndCanonNameArg{
 			InputName: *NewName(user, gss.NTKrb5Principal), Mech: gss.MechKrb5,
-			Options:   []Option{COption(OptLocalName, nil)},
+			Options: []Option{COption(OptLocalName, nil)},
 		})
 		if err != nil {
 			t.Fatal(err)
