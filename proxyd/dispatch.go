@@ -170,4 +170,4 @@ func optBuf(b []byte) *[]byte {
 }
 
 func u64p(v uint64) *uint64 { return &v }
-func boolp(v bool) *bool     { return &v }
+func boolp(v bool) *bool    { return &v }

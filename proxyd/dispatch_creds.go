@@ -7,6 +7,10 @@ import (
 	"os/user"
 	"strconv"
 
+	"strings"
+
+	"github.com/jcmturner/gokrb5/v8/keytab"
+
 	"github.com/gsskit/gsskit/gss"
 	"github.com/gsskit/gsskit/gssproxy"
 )
@@ -33,14 +37,22 @@ func (c *call) credToProxy(cred *gss.Credential) (*gssproxy.Cred, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &gssproxy.Cred{DesiredName: nameToProxy(info.Name)}
+	name := info.Name
+	if name == nil {
+		name = c.defaultAcceptorName()
+	}
+	out := &gssproxy.Cred{DesiredName: nameToProxy(name)}
 	for _, mech := range cred.Mechs() {
 		ei, err := cred.InquireByMech(mech)
 		if err != nil {
 			c.log.Debug("skipping credential element", "mech", mech, "err", err)
 			continue
 		}
-		el := gssproxy.CredElement{MN: nameToProxy(ei.Name), Mech: mech, Usage: gssproxy.CredUsageFromGSS(ei.Usage)}
+		mn := ei.Name
+		if mn == nil {
+			mn = name
+		}
+		el := gssproxy.CredElement{MN: nameToProxy(mn), Mech: mech, Usage: gssproxy.CredUsageFromGSS(ei.Usage)}
 		if ei.Usage != gss.CredAccept {
 			el.InitiatorTimeRec = secondsLeft(ei.InitiatorExpiry)
 		}
@@ -88,6 +100,38 @@ func (c *call) openCred(gc *gssproxy.Cred) (*gss.Credential, CredElementOptions,
 		c.log.Debug("krb5_set_no_ci_flags is not supported by gsskit's krb5; ignored")
 	}
 	return cred, eo, nil
+}
+
+// defaultAcceptorName names a credential acquired without a name, which
+// accepts for any key of the keytab, as MIT's gss_inquire_cred does: by the
+// keytab's first principal. Clients show it; nothing depends on it.
+func (c *call) defaultAcceptorName() *gss.Name {
+	elems, err := c.svc.ExpandCredStore(c.caller.UID, c.username)
+	if err != nil {
+		return nil
+	}
+	for _, e := range elems {
+		if e.Key != "keytab" {
+			continue
+		}
+		path := e.Value
+		if typ, rest, ok := strings.Cut(path, ":"); ok && (typ == "FILE" || typ == "WRFILE") {
+			path = rest
+		}
+		kt, err := keytab.Load(path)
+		if err != nil || len(kt.Entries) == 0 {
+			return nil
+		}
+		n, err := c.reg.ImportName(kt.Entries[0].Principal.String(), gss.NTKrb5Principal)
+		if err != nil {
+			return nil
+		}
+		if mn, err := n.Canonicalize(gss.MechKrb5); err == nil {
+			return mn
+		}
+		return n
+	}
+	return nil
 }
 
 func (c *call) username(uid uint32) (string, error) {

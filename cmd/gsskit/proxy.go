@@ -30,6 +30,8 @@ The gss-proxy daemon, a drop-in for gssproxy(8) with its options:
   --idle-timeout N    in user mode, exit after N seconds without connections (default 1000)
 
 SIGHUP reloads the configuration, SIGTERM and SIGINT stop gracefully.
+The credential-handle secret is kept in $GSSKIT_PROXY_STATE_DIR (default
+/var/lib/gssproxy; $XDG_RUNTIME_DIR/gssproxy with -u) as gsskit-handle.key.
 `
 
 // proxyMain is "gsskit proxy". A Go program cannot fork safely, so the
@@ -41,8 +43,8 @@ func proxyMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.Usage = func() { fmt.Fprint(stderr, proxyUsage) }
 	var (
 		interactive, daemon, debug, userproxy, version bool
-		debugLevel, idle                                 int
-		file, dir, socket                                string
+		debugLevel, idle                               int
+		file, dir, socket                              string
 	)
 	for _, n := range []string{"i", "interactive"} {
 		fs.BoolVar(&interactive, n, false, "")
@@ -99,11 +101,14 @@ func proxyMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		DebugLevel: debugLevel,
 		Logger:     logger,
 	}
+	if sd := os.Getenv("GSSKIT_PROXY_STATE_DIR"); sd != "" {
+		cfg.HandleSecretFile = sd + "/gsskit-handle.key"
+	}
 	if userproxy {
 		cfg.IdleTimeout = time.Duration(idle) * time.Second
 		// A user proxy keeps its secret in the user's runtime directory,
 		// not the system state directory it cannot write.
-		if rd := os.Getenv("XDG_RUNTIME_DIR"); rd != "" {
+		if rd := os.Getenv("XDG_RUNTIME_DIR"); rd != "" && cfg.HandleSecretFile == "" {
 			cfg.HandleSecretFile = rd + "/gssproxy/gsskit-handle.key"
 		}
 	}
