@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	. "github.com/gsskit/gsskit/gssproxy"
 	"net"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gsskit/gsskit/gss"
+	. "github.com/gsskit/gsskit/gssproxy"
 	"github.com/gsskit/gsskit/internal/krbtest"
 	"github.com/gsskit/gsskit/internal/proxytest"
 	"github.com/gsskit/gsskit/krb5"

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	. "github.com/gsskit/gsskit/gssproxy"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/gsskit/gsskit/gss"
+	. "github.com/gsskit/gsskit/gssproxy"
 	"github.com/gsskit/gsskit/internal/proxytest"
 	"github.com/gsskit/gsskit/oncrpc"
 )
