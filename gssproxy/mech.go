@@ -485,7 +485,7 @@ func (ip *Interposer) AcquireCredByMech(ctx context.Context, mech gss.OID, req *
 		}
 		firstErr = err
 	}
-	err := ip.acquireRemote(ctx, c, n, req.Usage, req.Lifetime)
+	err := ip.acquireRemote(ctx, c, n, req.Usage, req.Lifetime, true)
 	if err == nil {
 		return c, nil
 	}
@@ -521,8 +521,15 @@ func (ip *Interposer) acquireLocal(ctx context.Context, c *cred, n *name, req *g
 	return nil
 }
 
-func (ip *Interposer) acquireRemote(ctx context.Context, c *cred, n *name, usage gss.CredUsage, lifetime time.Duration) error {
-	arg := &AcquireCredArg{DesiredMechs: gss.OIDSet{c.mech}, Usage: CredUsageFromGSS(usage), TimeReq: seconds(lifetime)}
+// acquireRemote asks the daemon for a credential. As in the reference
+// interposer's traffic, an explicit acquisition names its mechanism and a
+// default one (n == nil, for an initiator or acceptor given none) names
+// neither mechanism nor principal.
+func (ip *Interposer) acquireRemote(ctx context.Context, c *cred, n *name, usage gss.CredUsage, lifetime time.Duration, explicit bool) error {
+	arg := &AcquireCredArg{Usage: CredUsageFromGSS(usage), TimeReq: seconds(lifetime)}
+	if explicit {
+		arg.DesiredMechs = gss.OIDSet{c.mech}
+	}
 	if n != nil {
 		arg.DesiredName = n.wire()
 	}
@@ -562,7 +569,7 @@ func (ip *Interposer) defaultCred(ctx context.Context, mech gss.OID, behavior Be
 		}
 		firstErr = err
 	}
-	err := ip.acquireRemote(ctx, c, nil, usage, 0)
+	err := ip.acquireRemote(ctx, c, nil, usage, 0, false)
 	if err == nil {
 		return c, nil
 	}

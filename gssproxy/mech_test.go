@@ -15,6 +15,7 @@ import (
 	"github.com/gsskit/gsskit/internal/krbtest"
 	"github.com/gsskit/gsskit/internal/proxytest"
 	"github.com/gsskit/gsskit/krb5"
+	"github.com/gsskit/gsskit/oncrpc"
 )
 
 // The interposer tests keep the process environment alone: each side gets
@@ -194,7 +195,28 @@ func testInterposer(t *testing.T, dk daemonKind) {
 		want := []string{"call GSSX_ACQUIRE_CRED", "reply GSSX_ACQUIRE_CRED",
 			"call GSSX_ACCEPT_SEC_CONTEXT", "reply GSSX_ACCEPT_SEC_CONTEXT"}
 		if got := rec.Transcript().Procs(); strings.Join(got, ",") != strings.Join(want, ",") {
-			t.Errorf("daemon traffic %v, want %v (per-message calls must stay local)", got, want)
+			t.Fatalf("daemon traffic %v, want %v (per-message calls must stay local)", got, want)
+		}
+		// The default acceptor credential is asked for as the reference
+		// interposer asks: no name, no mechanisms, usage ACCEPT.
+		body, err := rec.Records()[0].Body()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var acq AcquireCredArg
+		if err := oncrpc.Unmarshal(body, &acq); err != nil {
+			t.Fatal(err)
+		}
+		if acq.DesiredName != nil || len(acq.DesiredMechs) != 0 || acq.Usage != CredAccept || acq.InputCredHandle != nil {
+			t.Errorf("default credential request: %+v", acq)
+		}
+		body, _ = rec.Records()[2].Body()
+		var as AcceptSecContextArg
+		if err := oncrpc.Unmarshal(body, &as); err != nil {
+			t.Fatal(err)
+		}
+		if as.Cred == nil || as.Context != nil || len(as.InputToken) == 0 {
+			t.Errorf("accept call: cred %v context %v token %d bytes", as.Cred != nil, as.Context != nil, len(as.InputToken))
 		}
 	})
 
