@@ -77,6 +77,9 @@ type ClientAuth struct {
 	defaults  atomic.Pointer[callDefaults]
 	cur       atomic.Pointer[clientContext]
 	destroyed atomic.Bool
+	// slots holds one token per call in flight through Call, as many as
+	// the server's window: see Call.
+	slots chan struct{}
 
 	mu       sync.Mutex
 	flight   *establishment // the establishment in progress, if any
@@ -158,6 +161,7 @@ func Seccreate(ctx context.Context, c *oncrpc.Client, prog, vers uint32, cfg *Co
 		return nil, err
 	}
 	a.cur.Store(cc)
+	a.slots = make(chan struct{}, min(cc.window, 1<<16))
 	return a, nil
 }
 
@@ -245,8 +249,22 @@ func (a *ClientAuth) Info() Info {
 }
 
 // Call calls procedure proc of the ClientAuth's program version with it.
+//
+// At most as many calls as the server's sequence window run through Call
+// at once; more wait for one to finish. Calls leave in sequence-number
+// order, so with that many in flight the server can never have seen a
+// number a whole window above one it has yet to see, however it orders
+// its work: none is dropped as out of window (RFC 2203 section 5.3.3.1).
+// Calls made with Client.CallAuth directly are not counted.
 func (a *ClientAuth) Call(ctx context.Context, proc uint32, args oncrpc.Marshaler, res oncrpc.Unmarshaler) error {
-	return a.client.CallAuth(ctx, a, a.prog, a.vers, proc, args, res)
+	select {
+	case a.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	err := a.client.CallAuth(ctx, a, a.prog, a.vers, proc, args, res)
+	<-a.slots
+	return err
 }
 
 // Destroy destroys the context on the server (RPCSEC_GSS_DESTROY) and
