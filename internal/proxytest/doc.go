@@ -7,10 +7,10 @@
 //
 // The pieces:
 //
-//   - Config and WriteConfig write a gssproxy.conf; StartReference runs
-//     /usr/sbin/gssproxy on it. A daemon started by gsskit from the same
-//     Layout satisfies the same Daemon interface, so one test body can run
-//     against both.
+//   - Config and WriteConfig (from internal/proxyrun) write a
+//     gssproxy.conf; StartReference runs /usr/sbin/gssproxy on it, and
+//     StartGsskit runs gsskit's daemon on the same Layout. Both satisfy
+//     the Daemon interface, so one test body can run against both.
 //   - ClientEnv is the environment that sends an MIT program's GSS-API
 //     calls through the interposer to a given socket; StartGSSServer,
 //     RunGSSClient and RunPython run the MIT sample programs and
@@ -55,17 +55,8 @@
 //     KRB5RCACHEDIR into the daemon's directory. It sets GSS_USE_PROXY=NO
 //     for itself so the interposer cannot loop back into it.
 //
-// What the interposer needs in a client:
-//
-//   - MIT's mechglue loads it from /etc/gss/mech.d/proxymech.conf; setting
-//     GSS_MECH_CONFIG to another file makes MIT 1.20 read that file INSTEAD
-//     of /etc/gss/mech and mech.d, so ClientEnv writes a private mech file
-//     naming proxymech.so and does not rely on the system one.
-//   - GSS_USE_PROXY=yes enables it (Debian builds it not to interpose by
-//     default); GSSPROXY_SOCKET names the socket (default
-//     /var/lib/gssproxy/default.sock); GSSPROXY_BEHAVIOR is LOCAL_ONLY,
-//     LOCAL_FIRST, REMOTE_FIRST (default) or REMOTE_ONLY.
-//   - A writable default ccache: after ACQUIRE_CRED the interposer stores
-//     the daemon's credential handle there, and gss_acquire_cred fails if
-//     it cannot.
+// What the interposer needs in a client is in internal/proxyrun's package
+// documentation: the configuration, environment and gsskit-daemon helpers
+// live there, free of the testing package, so that `gsskit demo` uses
+// them too; this package re-exports them under the same names.
 package proxytest

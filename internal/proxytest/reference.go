@@ -192,54 +192,6 @@ func LaunchReference(ctx context.Context, dir string, realm *krbtest.Realm, cfg 
 	return ref, nil
 }
 
-// DaemonEnv is the environment for a gss-proxy daemon serving realm from
-// dir: the realm's krb5.conf, a replay cache in dir, and no default keytab
-// or ccache, so the daemon uses exactly the cred_store of its config. The
-// daemon's mechglue reads an empty mech config (GSS_MECH_CONFIG replaces
-// /etc/gss/mech and mech.d in MIT krb5), so system plugins, the
-// interposer among them, never load into it.
-func DaemonEnv(dir string, realm *krbtest.Realm, debugLevel int) ([]string, error) {
-	for _, sub := range []string{"rcache"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
-			return nil, err
-		}
-	}
-	emptyMech := filepath.Join(dir, "mech.empty")
-	if err := os.WriteFile(emptyMech, nil, 0o644); err != nil {
-		return nil, err
-	}
-	env := scrubEnv(os.Environ())
-	env = append(env, realm.Env()...)
-	env = append(env,
-		"KRB5_KTNAME=FILE:"+filepath.Join(dir, "no-default.keytab"),
-		"KRB5_CLIENT_KTNAME=FILE:"+filepath.Join(dir, "no-default-client.keytab"),
-		"KRB5CCNAME=FILE:"+filepath.Join(dir, "daemon-default.ccache"),
-		"KRB5RCACHEDIR="+filepath.Join(dir, "rcache"),
-		"GSS_MECH_CONFIG="+emptyMech,
-	)
-	if debugLevel >= 3 {
-		// Without KRB5_TRACE the reference bridges tracing through a
-		// FIFO /tmp/krb5.tracing.<pid>, left behind if it is killed.
-		env = append(env, "KRB5_TRACE="+filepath.Join(dir, "krb5.trace"))
-	}
-	return env, nil
-}
-
-// scrubEnv drops the variables that steer Kerberos, the mechglue and the
-// interposer, so a developer's own settings cannot leak into a test.
-func scrubEnv(env []string) []string {
-	out := env[:0:0]
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "KRB5") || strings.HasPrefix(k, "GSSPROXY_") ||
-			k == "GSS_USE_PROXY" || k == "GSS_MECH_CONFIG" {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
-}
-
 // waitSocket dials path until it accepts a connection. An accepted and
 // at once closed connection costs the reference nothing.
 func waitSocket(ctx context.Context, path string, exited <-chan struct{}) error {

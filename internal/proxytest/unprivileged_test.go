@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gsskit/gsskit/internal/krbtest"
+	"github.com/gsskit/gsskit/internal/proxyrun"
 )
 
 // The reference needs no privileges: run as nobody with its files owned by
@@ -109,7 +110,7 @@ func TestReferenceAsUnprivilegedUser(t *testing.T) {
 	if err != nil {
 		krbtest.Missing(t, err)
 	}
-	cenv := append(scrubEnv(os.Environ()),
+	cenv := append(proxyrun.ScrubEnv(os.Environ()),
 		"KRB5_CONFIG="+krb5conf,
 		"KRB5CCNAME=FILE:"+filepath.Join(cdir, "ccache"),
 		"KRB5_KTNAME=FILE:"+filepath.Join(cdir, "no.keytab"),

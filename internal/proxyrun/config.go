@@ -1,4 +1,4 @@
-package proxytest
+package proxyrun
 
 import (
 	"errors"
@@ -9,10 +9,10 @@ import (
 	"strings"
 )
 
-// Config describes a gss-proxy daemon for a test, in terms of the
-// gssproxy.conf(5) options. It is written by WriteConfig and read both by
-// the reference gssproxy and by gsskit's own daemon, so a test can run the
-// same configuration against either.
+// Config describes a gss-proxy daemon for a test or the demo, in terms of
+// the gssproxy.conf(5) options. It is written by WriteConfig and read both
+// by the reference gssproxy and by gsskit's own daemon, so a test can run
+// the same configuration against either.
 type Config struct {
 	// DebugLevel is [gssproxy] debug_level. At 2 the reference logs every
 	// call and result, which is what a failing test wants to see; at 3
@@ -47,8 +47,8 @@ type Service struct {
 	// default (both).
 	CredUsage string
 	// EUID is the euid option (a number or user name); empty means the
-	// effective uid of the test process, which is the uid the daemon sees
-	// for the test's own clients.
+	// effective uid of this process, which is the uid the daemon sees for
+	// the clients it starts.
 	EUID string
 	// KRB5Principal is krb5_principal.
 	KRB5Principal string
@@ -98,7 +98,7 @@ const maxSunPath = 107
 // WriteConfig fills in cfg's defaults for dir and writes dir/gssproxy.conf.
 func WriteConfig(dir string, cfg Config) (*Layout, error) {
 	if len(cfg.Services) == 0 {
-		return nil, errors.New("proxytest: config has no services")
+		return nil, errors.New("proxyrun: config has no services")
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -113,7 +113,7 @@ func WriteConfig(dir string, cfg Config) (*Layout, error) {
 	}
 	l.Config.Services = append([]Service(nil), cfg.Services...)
 	var b strings.Builder
-	b.WriteString("# Written by gsskit internal/proxytest for one test; see gssproxy.conf(5).\n")
+	b.WriteString("# Written by gsskit internal/proxyrun; see gssproxy.conf(5).\n")
 	b.WriteString("[gssproxy]\n")
 	fmt.Fprintf(&b, "  debug_level = %d\n", cfg.DebugLevel)
 	if cfg.WorkerThreads > 0 {
@@ -125,16 +125,16 @@ func WriteConfig(dir string, cfg Config) (*Layout, error) {
 	for i := range l.Config.Services {
 		s := &l.Config.Services[i]
 		if s.Name == "" || strings.ContainsAny(s.Name, " \t\n[]/=#") {
-			return nil, fmt.Errorf("proxytest: bad service name %q", s.Name)
+			return nil, fmt.Errorf("proxyrun: bad service name %q", s.Name)
 		}
 		if _, dup := l.Sockets[s.Name]; dup {
-			return nil, fmt.Errorf("proxytest: service %q configured twice", s.Name)
+			return nil, fmt.Errorf("proxyrun: service %q configured twice", s.Name)
 		}
 		if s.Socket == "" {
 			s.Socket = filepath.Join(abs, s.Name+".sock")
 		}
 		if len(s.Socket) > maxSunPath {
-			return nil, fmt.Errorf("proxytest: socket path %s is longer than %d bytes", s.Socket, maxSunPath)
+			return nil, fmt.Errorf("proxyrun: socket path %s is longer than %d bytes", s.Socket, maxSunPath)
 		}
 		if s.Mechs == "" {
 			s.Mechs = "krb5"
@@ -184,7 +184,7 @@ func WriteConfig(dir string, cfg Config) (*Layout, error) {
 		}
 	}
 	if len(l.DefaultSocket) > maxSunPath {
-		return nil, fmt.Errorf("proxytest: socket path %s is longer than %d bytes", l.DefaultSocket, maxSunPath)
+		return nil, fmt.Errorf("proxyrun: socket path %s is longer than %d bytes", l.DefaultSocket, maxSunPath)
 	}
 	if err := os.WriteFile(l.ConfPath, []byte(b.String()), 0o644); err != nil {
 		return nil, err
