@@ -259,6 +259,10 @@ type rawAuth struct {
 	forge   func(verf []byte) []byte
 	wrap    bool
 	cred    []byte // the whole credential body, if set
+	// wrapSeq, if set, is the sequence number inside the protected
+	// arguments; mangle changes the protected arguments.
+	wrapSeq uint32
+	mangle  func(body []byte)
 
 	verf []byte // the reply's verifier
 }
@@ -295,15 +299,24 @@ func (r *rawAuth) MarshalCred(hdr []byte) ([]byte, oncrpc.CallAuth, error) {
 }
 
 func (r *rawAuth) WrapArgs(msg []byte, off int) ([]byte, error) {
-	if !r.wrap || r.sec == nil {
-		return msg, nil
+	if r.wrap && r.sec != nil {
+		seq := r.seq
+		if r.wrapSeq != 0 {
+			seq = r.wrapSeq
+		}
+		var err error
+		switch r.service {
+		case ServiceIntegrity:
+			msg, err = wrapInteg(r.sec, r.qop, seq, msg, off)
+		case ServicePrivacy:
+			msg, _, err = wrapPriv(r.sec, r.qop, seq, msg, off, nil)
+		}
+		if err != nil {
+			return msg, err
+		}
 	}
-	switch r.service {
-	case ServiceIntegrity:
-		return wrapInteg(r.sec, r.qop, r.seq, msg, off)
-	case ServicePrivacy:
-		msg, _, err := wrapPriv(r.sec, r.qop, r.seq, msg, off, nil)
-		return msg, err
+	if r.mangle != nil {
+		r.mangle(msg[off:])
 	}
 	return msg, nil
 }
