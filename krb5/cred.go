@@ -117,6 +117,9 @@ type credential struct {
 	ccRef    *ccacheRef       // where tickets are written back; nil = memory only
 	clientKT string           // client keytab for re-login, "" if none
 	password string           // kept only to log in again when the TGT expires
+	// proxy is set on an impersonated credential (s4u.go): client is the
+	// user, tgt is nil, and tickets come by S4U2Proxy.
+	proxy *s4uProxy
 
 	// Acceptor side.
 	keytabName string
@@ -140,6 +143,9 @@ func (c *credential) Info() (gss.CredInfo, error) {
 		info.Name = newName(c.client, gss.NTKrb5Principal)
 		if c.tgt != nil {
 			info.InitiatorExpiry = c.tgt.EndTime
+		} else if c.proxy != nil {
+			// As MIT: an impersonated credential lasts as its evidence.
+			info.InitiatorExpiry = c.proxy.evidence.EndTime
 		}
 	} else if len(c.acceptor.components) > 0 {
 		info.Name = newName(c.acceptor, gss.NTKrb5Principal)
@@ -152,6 +158,9 @@ func (c *credential) Release() error {
 	defer c.mu.Unlock()
 	c.released = true
 	c.tgt, c.tickets, c.password = nil, nil, ""
+	if c.proxy != nil {
+		c.proxy.imp.Release()
+	}
 	return nil
 }
 
@@ -257,6 +266,12 @@ func (c *credential) writeBack(t *serviceTicket) {
 // (loaded from the ccache, or obtained earlier), or a new one from the KDC,
 // which is then cached and written back to the ccache.
 func (c *credential) serviceTicket(ctx context.Context, target principal) (*serviceTicket, error) {
+	c.mu.Lock()
+	proxy := c.proxy != nil
+	c.mu.Unlock()
+	if proxy {
+		return c.proxyTicket(ctx, target)
+	}
 	tgt, err := c.currentTGT(ctx)
 	if err != nil {
 		return nil, err

@@ -328,61 +328,25 @@ func (m *mechanism) tgsExchange(ctx context.Context, tgt *serviceTicket, server 
 	}
 	for hop := 0; hop < 6; hop++ {
 		kdcRealm := tgsRealm(cur)
-		cfg, err := m.kdcConfig(kdcRealm)
+		st, _, err := m.tgsOnce(ctx, what, cur, sname, func(req *messages.TGSReq) {
+			o := &req.ReqBody.KDCOptions
+			if opt.forwarded {
+				types.SetFlag(o, flags.Forwarded)
+				types.SetFlag(o, flags.Forwardable)
+			}
+			if server.realm == "" || server.realm != kdcRealm {
+				// Let the KDC answer with a referral for a name whose
+				// realm it knows better (RFC 6806).
+				types.SetFlag(o, flags.Canonicalize)
+			}
+			if opt.renew {
+				types.SetFlag(o, flags.Renew)
+				types.SetFlag(o, flags.Renewable)
+				req.ReqBody.Till = cur.RenewTill
+			}
+		}, nil)
 		if err != nil {
-			return nil, kdcFailure(what, err)
-		}
-		cname, _ := cur.Client.gokrb5()
-		req, err := messages.NewTGSReq(cname, kdcRealm, cfg, cur.Ticket, cur.SessionKey, sname, opt.renew)
-		if err != nil {
-			return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, what, err)
-		}
-		o := &req.ReqBody.KDCOptions
-		if opt.forwarded {
-			types.SetFlag(o, flags.Forwarded)
-			types.SetFlag(o, flags.Forwardable)
-		}
-		if server.realm == "" || server.realm != kdcRealm {
-			// Let the KDC answer with a referral for a name whose
-			// realm it knows better (RFC 6806).
-			types.SetFlag(o, flags.Canonicalize)
-		}
-		if opt.renew {
-			req.ReqBody.Till = cur.RenewTill
-		}
-		if err := signTGSReq(&req, cur); err != nil {
-			return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, what, err)
-		}
-		b, err := req.Marshal()
-		if err != nil {
-			return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, what, err)
-		}
-		rb, err := kdcExchange(ctx, cfg, kdcRealm, b)
-		if err != nil {
-			return nil, kdcFailure(what, err)
-		}
-		var rep messages.TGSRep
-		if err := safeUnmarshal(func() error { return rep.Unmarshal(rb) }); err != nil {
-			return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, what+": malformed TGS-REP", err)
-		}
-		if err := safeUnmarshal(func() error { return rep.DecryptEncPart(cur.SessionKey) }); err != nil {
-			return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, what+": cannot decrypt the TGS-REP", err)
-		}
-		if rep.DecryptedEncPart.Nonce != req.ReqBody.Nonce {
-			return nil, gss.NewError(gss.Failure, 0, gss.MechKrb5, what+": TGS-REP nonce does not match the request")
-		}
-		if !m.enctypeAllowed(rep.DecryptedEncPart.Key.KeyType) {
-			return nil, gss.NewError(gss.Failure, krbMinor(kdcErrEtypeNoSupp), gss.MechKrb5,
-				what+": KDC issued a session key of enctype "+strconv.Itoa(int(rep.DecryptedEncPart.Key.KeyType))+", which the enctype policy does not permit")
-		}
-		st := &serviceTicket{
-			Ticket:     rep.Ticket,
-			SessionKey: rep.DecryptedEncPart.Key,
-			Client:     principalFromGokrb5(rep.CName, rep.CRealm),
-			Server:     principalFromGokrb5(rep.DecryptedEncPart.SName, rep.DecryptedEncPart.SRealm),
-			Flags:      rep.DecryptedEncPart.Flags,
-			AuthTime:   rep.DecryptedEncPart.AuthTime, StartTime: rep.DecryptedEncPart.StartTime,
-			EndTime: rep.DecryptedEncPart.EndTime, RenewTill: rep.DecryptedEncPart.RenewTill,
+			return nil, err
 		}
 		if !st.Client.equal(cur.Client) {
 			return nil, gss.NewError(gss.Failure, 0, gss.MechKrb5,
@@ -397,6 +361,70 @@ func (m *mechanism) tgsExchange(ctx context.Context, tgt *serviceTicket, server 
 		return st, nil
 	}
 	return nil, gss.NewError(gss.Failure, 0, gss.MechKrb5, what+": too many referrals")
+}
+
+// tgsOnce sends one TGS-REQ for sname with cur to the KDC of cur's realm
+// and returns the ticket with the reply it came in. adjust changes the
+// request body before it is signed; extra padata follow PA-TGS-REQ, as MIT
+// orders them. The reply's client is not checked here: S4U replies are for
+// another client than cur's, and the callers check what they expect.
+func (m *mechanism) tgsOnce(ctx context.Context, what string, cur *serviceTicket, sname types.PrincipalName,
+	adjust func(*messages.TGSReq), extra func(*messages.TGSReq) ([]types.PAData, error)) (*serviceTicket, *messages.TGSRep, error) {
+	kdcRealm := tgsRealm(cur)
+	cfg, err := m.kdcConfig(kdcRealm)
+	if err != nil {
+		return nil, nil, kdcFailure(what, err)
+	}
+	cname, _ := cur.Client.gokrb5()
+	req, err := messages.NewTGSReq(cname, kdcRealm, cfg, cur.Ticket, cur.SessionKey, sname, false)
+	if err != nil {
+		return nil, nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, what, err)
+	}
+	if adjust != nil {
+		adjust(&req)
+	}
+	if err := signTGSReq(&req, cur); err != nil {
+		return nil, nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, what, err)
+	}
+	if extra != nil {
+		pas, err := extra(&req)
+		if err != nil {
+			return nil, nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, what, err)
+		}
+		req.PAData = append(req.PAData, pas...)
+	}
+	b, err := req.Marshal()
+	if err != nil {
+		return nil, nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, what, err)
+	}
+	rb, err := kdcExchange(ctx, cfg, kdcRealm, b)
+	if err != nil {
+		return nil, nil, kdcFailure(what, err)
+	}
+	var rep messages.TGSRep
+	if err := safeUnmarshal(func() error { return rep.Unmarshal(rb) }); err != nil {
+		return nil, nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, what+": malformed TGS-REP", err)
+	}
+	if err := safeUnmarshal(func() error { return rep.DecryptEncPart(cur.SessionKey) }); err != nil {
+		return nil, nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, what+": cannot decrypt the TGS-REP", err)
+	}
+	if rep.DecryptedEncPart.Nonce != req.ReqBody.Nonce {
+		return nil, nil, gss.NewError(gss.Failure, 0, gss.MechKrb5, what+": TGS-REP nonce does not match the request")
+	}
+	if !m.enctypeAllowed(rep.DecryptedEncPart.Key.KeyType) {
+		return nil, nil, gss.NewError(gss.Failure, krbMinor(kdcErrEtypeNoSupp), gss.MechKrb5,
+			what+": KDC issued a session key of enctype "+strconv.Itoa(int(rep.DecryptedEncPart.Key.KeyType))+", which the enctype policy does not permit")
+	}
+	st := &serviceTicket{
+		Ticket:     rep.Ticket,
+		SessionKey: rep.DecryptedEncPart.Key,
+		Client:     principalFromGokrb5(rep.CName, rep.CRealm),
+		Server:     principalFromGokrb5(rep.DecryptedEncPart.SName, rep.DecryptedEncPart.SRealm),
+		Flags:      rep.DecryptedEncPart.Flags,
+		AuthTime:   rep.DecryptedEncPart.AuthTime, StartTime: rep.DecryptedEncPart.StartTime,
+		EndTime: rep.DecryptedEncPart.EndTime, RenewTill: rep.DecryptedEncPart.RenewTill,
+	}
+	return st, &rep, nil
 }
 
 // signTGSReq (re)computes the PA-TGS-REQ authenticator over the final

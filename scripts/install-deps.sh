@@ -21,6 +21,9 @@ PACKAGES=(
 	libsasl2-modules-gssapi-mit # Cyrus SASL GSSAPI plugin
 	kcat                        # librdkafka client
 	python3-zmq                 # libzmq with GSSAPI from /usr/bin/python3
+	slapd                       # internal/krbtest LDAP realms (krb5 S4U2Proxy tests): the directory server
+	krb5-kdc-ldap               # internal/krbtest LDAP realms: MIT's kldap KDB module, kdb5_ldap_util, its schema
+	ldap-utils                  # internal/krbtest LDAP realms: ldapmodify for krbAllowedToDelegateTo
 )
 
 missing=()
@@ -47,6 +50,9 @@ export DEBIAN_FRONTEND=noninteractive
 # front so the install never stops at a prompt.
 if command -v debconf-set-selections >/dev/null 2>&1; then
 	echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+	# slapd would otherwise create (and try to start) a system directory;
+	# the tests run private servers of their own.
+	echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
 fi
 # krb5-config (pulled in by the Kerberos packages) asks for a default realm
 # and servers; the tests never use the system krb5.conf, so accept defaults.

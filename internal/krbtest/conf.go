@@ -48,7 +48,11 @@ func (r *Realm) writeKDCConf(port int) error {
 	fmt.Fprintf(&b, "\tkdc_listen = 127.0.0.1:%d\n", port)
 	fmt.Fprintf(&b, "\tkdc_tcp_listen = 127.0.0.1:%d\n", port)
 	fmt.Fprintf(&b, "\n[realms]\n\t%s = {\n", r.name)
-	fmt.Fprintf(&b, "\t\tdatabase_name = %s\n", r.path("principal"))
+	if r.ldap != nil {
+		fmt.Fprintf(&b, "\t\tdatabase_module = %s\n", ldapModule)
+	} else {
+		fmt.Fprintf(&b, "\t\tdatabase_name = %s\n", r.path("principal"))
+	}
 	fmt.Fprintf(&b, "\t\tkey_stash_file = %s\n", r.path("stash"))
 	fmt.Fprintf(&b, "\t\tacl_file = %s\n", r.path("kadm5.acl"))
 	fmt.Fprintf(&b, "\t\tmax_life = %s\n", seconds(r.ticketLifetime))
@@ -58,6 +62,9 @@ func (r *Realm) writeKDCConf(port int) error {
 	// clients are tested on the PA-ENC-TIMESTAMP round trip.
 	fmt.Fprintf(&b, "\t\tdefault_principal_flags = +preauth\n")
 	fmt.Fprintf(&b, "\t}\n")
+	if r.ldap != nil {
+		r.ldap.writeDBModules(&b)
+	}
 	fmt.Fprintf(&b, "\n[logging]\n\tkdc = FILE:%s\n", r.path("kdc.log"))
 	if err := os.WriteFile(r.path("kadm5.acl"), nil, 0o600); err != nil {
 		return err

@@ -16,6 +16,9 @@ import (
 // createDB runs kdb5_util create with a random master password and a stash
 // file, so the KDC starts without prompting.
 func (r *Realm) createDB(ctx context.Context) error {
+	if r.ldap != nil {
+		return r.createLDAPDB(ctx)
+	}
 	bin, err := LookPath("kdb5_util")
 	if err != nil {
 		return err
@@ -127,6 +130,12 @@ func (r *Realm) AddService(ctx context.Context, s Service) error {
 	q := "addprinc -randkey"
 	if len(s.Enctypes) > 0 {
 		q += " -e " + strings.ReplaceAll(withSalt(s.Enctypes), " ", ",")
+	}
+	for _, f := range s.Flags {
+		if !validFlag(f) {
+			return fmt.Errorf("krbtest: bad principal flag %q for %s", f, p)
+		}
+		q += " " + f
 	}
 	if _, err := r.kadmin(ctx, q+" "+p, ""); err != nil {
 		return err

@@ -40,6 +40,9 @@ type Config struct {
 	TicketLifetime time.Duration
 	// RenewLifetime is the maximum renewable lifetime; zero means 7 days.
 	RenewLifetime time.Duration
+	// LDAP keeps the database in a private OpenLDAP server (ldap.go)
+	// instead of DB2: MIT's constrained delegation needs it.
+	LDAP bool
 }
 
 // Service is a service principal with random keys.
@@ -51,6 +54,9 @@ type Service struct {
 	// are also the service's session_enctypes, so the KDC issues session
 	// keys of these types only (MIT otherwise assumes aes256-sha1).
 	Enctypes []string
+	// Flags are kadmin principal flags, e.g. "+ok_to_auth_as_delegate"
+	// or "-requires_preauth".
+	Flags []string
 }
 
 // DefaultRealm is the realm name used when Config.Realm is empty.
@@ -65,7 +71,8 @@ type Realm struct {
 	ticketLifetime time.Duration
 	renewLifetime  time.Duration
 
-	kdc *kdcProcess
+	kdc  *kdcProcess
+	ldap *ldapServer // nil for a DB2 realm
 
 	mu        sync.Mutex // serialises kadmin.local and keytab files
 	users     map[string]string
@@ -128,6 +135,11 @@ func Start(ctx context.Context, cfg Config) (*Realm, error) {
 	if err := r.writeKrb5Conf(); err != nil {
 		return nil, fmt.Errorf("krbtest: %w", err)
 	}
+	if cfg.LDAP {
+		if err := r.startLDAP(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if err := r.createDB(ctx); err != nil {
 		return nil, err
 	}
@@ -161,6 +173,9 @@ func (r *Realm) Close() error {
 	var errs []error
 	if r.kdc != nil {
 		errs = append(errs, r.kdc.stop())
+	}
+	if r.ldap != nil {
+		errs = append(errs, r.ldap.stop())
 	}
 	if r.dir != "" {
 		errs = append(errs, os.RemoveAll(r.dir))
