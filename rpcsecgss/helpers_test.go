@@ -58,7 +58,9 @@ func testRealm(t testing.TB) *krbtest.Realm {
 			return
 		}
 		realm, realmErr = krbtest.Start(context.Background(), krbtest.Config{
-			Users: map[string]string{"alice": "alice-rpcsecgss-pw", "bob": "bob-rpcsecgss-pw"},
+			// daemon is also a local user (uid 1 on Debian), for the
+			// local-name fallback.
+			Users: map[string]string{"alice": "alice-rpcsecgss-pw", "bob": "bob-rpcsecgss-pw", "daemon": "daemon-rpcsecgss-pw"},
 			Services: []krbtest.Service{
 				{Principal: svcKrbPrinc},
 				{Principal: "echo/localhost"},
@@ -343,3 +345,5 @@ func rawFor(a *ClientAuth, proc Proc, svc Service) *rawAuth {
 	cc := a.cur.Load()
 	return &rawAuth{proc: proc, seq: cc.seq.Add(1), service: svc, handle: cc.handle, sec: &cc.sec, wrap: true}
 }
+
+func osWriteFile(path, text string) error { return os.WriteFile(path, []byte(text), 0o644) }
