@@ -581,6 +581,15 @@ func (m *mechanism) acquireInitiator(ctx context.Context, c *credential, store g
 		return gss.WrapError(gss.DefectiveCredential, krbMinor(krb5CCFormat), gss.MechKrb5,
 			"cannot read credential cache "+ref.String(), loadErr)
 	}
+	if cc != nil && (want == nil || cc.principal.equal(*want)) {
+		if pc, ok, err := m.proxyFromCCache(cc, ""); ok {
+			if err != nil {
+				return err
+			}
+			c.client, c.proxy, c.tickets = pc.client, pc.proxy, pc.tickets
+			return nil
+		}
+	}
 	var expired *ccCred
 	if cc != nil && (want == nil || cc.principal.equal(*want)) {
 		if tgtEntry := cc.findTGT(cc.principal, cc.principal.realm); tgtEntry != nil {
@@ -687,7 +696,7 @@ func (c *credential) Store(store gss.CredStore, usage gss.CredUsage, overwrite, 
 	if c.released {
 		return gss.NewError(gss.NoCred, 0, gss.MechKrb5, "credential has been released")
 	}
-	if usage == gss.CredAccept || !c.initiates() || c.tgt == nil {
+	if usage == gss.CredAccept || !c.initiates() || c.tgt == nil && c.proxy == nil {
 		return gss.NewError(gss.NoCred, 0, gss.MechKrb5, "only initiator credentials can be stored in a credential cache")
 	}
 	name := store["ccache"]
@@ -704,13 +713,20 @@ func (c *credential) Store(store gss.CredStore, usage gss.CredUsage, overwrite, 
 				"credential cache "+ref.String()+" already holds credentials for "+old.principal.String())
 		}
 	}
-	cc := &ccache{version: ccVersion4, principal: c.client.clone()}
-	for _, t := range append([]*serviceTicket{c.tgt}, c.tickets...) {
-		cr, err := t.toCCache()
-		if err != nil {
-			return gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encode ticket for "+t.Server.String(), err)
+	var cc *ccache
+	if c.proxy != nil {
+		if cc, err = c.proxyCCacheLocked(); err != nil {
+			return err
 		}
-		cc.replace(cr)
+	} else {
+		cc = &ccache{version: ccVersion4, principal: c.client.clone()}
+		for _, t := range append([]*serviceTicket{c.tgt}, c.tickets...) {
+			cr, err := t.toCCache()
+			if err != nil {
+				return gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encode ticket for "+t.Server.String(), err)
+			}
+			cc.replace(cr)
+		}
 	}
 	ccUpdateMu.Lock()
 	err = saveCCache(ref, cc)
@@ -738,7 +754,15 @@ func (c *credential) Export() ([]byte, error) {
 	b := append([]byte(credMagic), credVersion, byte(c.usage))
 	var ccimg []byte
 	ccName := ""
-	if c.initiates() && c.tgt != nil {
+	clientKT := c.clientKT
+	if c.proxy != nil {
+		cc, err := c.proxyCCacheLocked()
+		if err != nil {
+			return nil, err
+		}
+		ccimg = cc.marshal()
+		clientKT = c.proxy.imp.clientKT
+	} else if c.initiates() && c.tgt != nil {
 		cc := &ccache{version: ccVersion4, principal: c.client.clone()}
 		for _, t := range append([]*serviceTicket{c.tgt}, c.tickets...) {
 			cr, err := t.toCCache()
@@ -756,7 +780,7 @@ func (c *credential) Export() ([]byte, error) {
 	if len(c.acceptor.components) > 0 {
 		acc = c.acceptor.String()
 	}
-	for _, f := range [][]byte{ccimg, []byte(ccName), []byte(c.clientKT), []byte(c.keytabName), []byte(acc), []byte(c.rcache)} {
+	for _, f := range [][]byte{ccimg, []byte(ccName), []byte(clientKT), []byte(c.keytabName), []byte(acc), []byte(c.rcache)} {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(f)))
 		b = append(b, f...)
 	}
@@ -800,6 +824,13 @@ func (m *mechanism) importCred(tok []byte) (*credential, error) {
 		cc, err := parseCCache(fields[0])
 		if err != nil {
 			return nil, gss.WrapError(gss.DefectiveToken, 0, gss.MechKrb5, "malformed exported Kerberos credential", err)
+		}
+		if pc, ok, err := m.proxyFromCCache(cc, string(fields[2])); ok {
+			if err != nil {
+				return nil, err
+			}
+			pc.usage, pc.rcache = c.usage, string(fields[5])
+			return pc, nil
 		}
 		tgtEntry := cc.findTGT(cc.principal, cc.principal.realm)
 		if tgtEntry == nil {

@@ -357,3 +357,92 @@ func (m *mechanism) s4u2proxy(ctx context.Context, tgt, ev *serviceTicket, targe
 	}
 	return st, nil
 }
+
+// In a credential cache an impersonated credential has MIT's layout
+// (kg_compose_deleg_cred), so that either library can use what the other
+// stored: the cache's principal is the user; it holds the impersonator's
+// TGT, the evidence ticket (user to impersonator), any proxy tickets, and
+// a configuration entry "proxy_impersonator" naming the impersonator.
+const ccConfProxyImpersonator = "proxy_impersonator"
+
+func ccConfigEntry(client principal, key string, value []byte) *ccCred {
+	return &ccCred{
+		client: client.clone(),
+		server: principal{nameType: ntPrincipal, components: []string{"krb5_ccache_conf_data", key}, realm: ccConfRealm},
+		ticket: value,
+	}
+}
+
+// ccConfig returns the value of the configuration entry key (with no
+// principal), or nil.
+func (c *ccache) ccConfig(key string) []byte {
+	for _, cr := range c.creds {
+		if cr.isConfig() && len(cr.server.components) == 2 && cr.server.components[0] == "krb5_ccache_conf_data" &&
+			cr.server.components[1] == key {
+			return cr.ticket
+		}
+	}
+	return nil
+}
+
+// proxyCCache is the cache image of an impersonated credential.
+func (c *credential) proxyCCacheLocked() (*ccache, error) {
+	p := c.proxy
+	cc := &ccache{version: ccVersion4, principal: c.client.clone()}
+	p.imp.mu.Lock()
+	tgt := p.imp.tgt
+	p.imp.mu.Unlock()
+	for _, t := range append([]*serviceTicket{tgt, p.evidence}, c.tickets...) {
+		if t == nil {
+			continue
+		}
+		cr, err := t.toCCache()
+		if err != nil {
+			return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encode ticket for "+t.Server.String(), err)
+		}
+		cc.replace(cr)
+	}
+	cc.creds = append(cc.creds, ccConfigEntry(c.client, ccConfProxyImpersonator, []byte(p.impersonator.String())))
+	return cc, nil
+}
+
+// proxyFromCCache makes an impersonated credential from a cache that has
+// MIT's proxy_impersonator entry; ok is false for any other cache.
+func (m *mechanism) proxyFromCCache(cc *ccache, clientKT string) (c *credential, ok bool, err error) {
+	v := cc.ccConfig(ccConfProxyImpersonator)
+	if v == nil {
+		return nil, false, nil
+	}
+	bad := func(why string) error {
+		return gss.NewError(gss.DefectiveCredential, krbMinor(krb5CCFormat), gss.MechKrb5,
+			"credential cache of "+cc.principal.String()+" impersonated by "+string(v)+": "+why)
+	}
+	impName, err := parsePrincipal(string(v))
+	if err != nil {
+		return nil, true, bad("the impersonator's name does not parse")
+	}
+	evEntry := cc.findTicket(cc.principal, impName)
+	if evEntry == nil {
+		return nil, true, bad("no evidence ticket for " + impName.String())
+	}
+	ev, err := ticketFromCCache(evEntry)
+	if err != nil {
+		return nil, true, bad("the evidence ticket cannot be decoded")
+	}
+	imp := &credential{m: m, usage: gss.CredInitiate, client: impName, clientKT: clientKT}
+	if tgtEntry := cc.findTGT(impName, impName.realm); tgtEntry != nil {
+		if imp.tgt, err = ticketFromCCache(tgtEntry); err != nil {
+			return nil, true, bad("the impersonator's TGT cannot be decoded")
+		}
+	}
+	c = newProxyCredential(m, imp, ev)
+	for _, cr := range cc.creds {
+		if cr == evEntry || cr.isConfig() || cr.isSKey || !cr.client.equal(cc.principal) || cr.server.isTGS() {
+			continue
+		}
+		if t, err := ticketFromCCache(cr); err == nil {
+			c.tickets = append(c.tickets, t)
+		}
+	}
+	return c, true, nil
+}

@@ -2,6 +2,8 @@ package krb5
 
 import (
 	"context"
+	"encoding/base64"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -259,6 +261,115 @@ func TestS4U2SelfAndProxyLDAP(t *testing.T) {
 		ai, _ := acc.Inquire()
 		if ai.Source.String() != alice {
 			t.Errorf("source %v", ai.Source)
+		}
+	})
+
+	// acceptAs completes a context from an initiator token on a Go
+	// acceptor of the target and returns the source name.
+	acceptAs := func(t *testing.T, tok []byte) string {
+		t.Helper()
+		ac := tr.acceptor(t, tr.acceptCred(t, s4uTarget, nil), nil)
+		if _, err := ac.Step(context.Background(), tok); err != nil || !ac.Done() {
+			t.Fatalf("Go acceptor: %v", err)
+		}
+		return ac.Info().Source.String()
+	}
+
+	t.Run("export and import", func(t *testing.T) {
+		fresh, err := tr.impersonate(t, imp, s4uUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := fresh.Export()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh.Release()
+		mc, err := tr.m.ImportCred(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back := mc.(*credential)
+		if back.proxy == nil || back.client.String() != alice || back.proxy.impersonator.String() != tr.r.Principal(s4uImp) {
+			t.Fatalf("imported %v (proxy %v)", back.client, back.proxy != nil)
+		}
+		ic := tr.initiator(t, back, s4uTarget, 0, nil)
+		out, err := ic.Step(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if src := acceptAs(t, out); src != alice {
+			t.Errorf("source %q", src)
+		}
+	})
+
+	// A stored impersonated credential has MIT's cache layout: MIT's
+	// library reads it and does S4U2Proxy with the impersonator's TGT in
+	// it, and gsskit reads what MIT stored.
+	t.Run("stored for MIT", func(t *testing.T) {
+		needMITPython(t)
+		fresh, err := tr.impersonate(t, imp, s4uUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc := filepath.Join(t.TempDir(), "cc_proxy")
+		if err := fresh.Store(gss.CredStore{"ccache": "FILE:" + cc}, gss.CredInitiate, true, false); err != nil {
+			t.Fatal(err)
+		}
+		const script = `
+import gssapi, sys, base64
+cred = gssapi.Credentials(usage='initiate', store={'ccache': sys.argv[1]})
+ctx = gssapi.SecurityContext(name=gssapi.Name(sys.argv[2], gssapi.NameType.kerberos_principal), creds=cred,
+                             usage='initiate', flags=[])
+print(cred.name, base64.b64encode(ctx.step()).decode())
+`
+		out, err := tr.r.Cmd(context.Background(), mitPython, "-c", script, "FILE:"+cc, tr.r.Principal(s4uTarget)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("MIT initiating from the stored credential: %v\n%s", err, out)
+		}
+		f := strings.Fields(string(out))
+		if len(f) != 2 || f[0] != alice {
+			t.Fatalf("MIT says %q", out)
+		}
+		tok, err := base64.StdEncoding.DecodeString(f[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if src := acceptAs(t, tok); src != alice {
+			t.Errorf("source %q", src)
+		}
+	})
+
+	t.Run("stored by MIT", func(t *testing.T) {
+		needMITPython(t)
+		cc := filepath.Join(t.TempDir(), "cc_mit")
+		const script = `
+import gssapi, sys
+imp = gssapi.Credentials(name=gssapi.Name(sys.argv[1], gssapi.NameType.kerberos_principal), usage='initiate',
+                         store={'client_keytab': sys.argv[2], 'ccache': 'MEMORY:mitstore'})
+c = imp.impersonate(gssapi.Name(sys.argv[3], gssapi.NameType.kerberos_principal), usage='initiate')
+c.store(store={'ccache': sys.argv[4]}, usage='initiate', overwrite=True)
+`
+		if out, err := tr.r.Cmd(context.Background(), mitPython, "-c", script, tr.r.Principal(s4uImp), tr.r.Keytab(s4uImp),
+			alice, "FILE:"+cc).CombinedOutput(); err != nil {
+			t.Fatalf("MIT impersonating and storing: %v\n%s", err, out)
+		}
+		mc, err := tr.m.AcquireCred(context.Background(), &gss.MechCredRequest{
+			Usage: gss.CredInitiate, Store: gss.CredStore{"ccache": "FILE:" + cc}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := mc.(*credential)
+		if c.proxy == nil || c.client.String() != alice || c.proxy.impersonator.String() != tr.r.Principal(s4uImp) {
+			t.Fatalf("acquired %v (proxy %v)", c.client, c.proxy != nil)
+		}
+		ic := tr.initiator(t, c, s4uTarget, 0, nil)
+		out, err := ic.Step(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if src := acceptAs(t, out); src != alice {
+			t.Errorf("source %q", src)
 		}
 	})
 
