@@ -7,14 +7,17 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gsskit/gsskit/internal/gsssample/demo"
 	"github.com/gsskit/gsskit/internal/gsssample/mitsample"
 	"github.com/gsskit/gsskit/internal/krbtest"
+	"github.com/gsskit/gsskit/internal/proxyrun"
 )
 
 func TestUsage(t *testing.T) {
@@ -106,29 +109,133 @@ func TestSampleClientCLI(t *testing.T) {
 	}
 }
 
-// TestDemo runs `gsskit demo` in-process.
+// TestDemo runs `gsskit demo` in-process. Beyond its exit status it
+// checks, from the daemon's own records, that the MIT programs of the
+// gss-proxy parts were served by gsskit's daemon: the keyless gss-server's
+// ACCEPT_SEC_CONTEXT and the ticketless gss-client's INIT_SEC_CONTEXT,
+// each under the service chosen for its executable.
 func TestDemo(t *testing.T) {
 	if err := krbtest.ServerToolsInstalled(); err != nil {
 		krbtest.Missing(t, err)
 	}
-	krbtest.LookPathT(t, "gss-server", "krb5-gss-samples")
-	krbtest.LookPathT(t, "gss-client", "krb5-gss-samples")
+	gssServer := krbtest.LookPathT(t, "gss-server", "krb5-gss-samples")
+	gssClient := krbtest.LookPathT(t, "gss-client", "krb5-gss-samples")
+	if _, err := proxyrun.InterposerLibrary(); err != nil {
+		krbtest.Missing(t, err)
+	}
 	// The demo points the process at its realm; put things back after.
 	for _, k := range []string{"KRB5_CONFIG", "KRB5_KDC_PROFILE", "KRB5CCNAME", "KRB5_KTNAME", "KRB5_CLIENT_KTNAME", "KRB5RCACHEDIR"} {
 		t.Setenv(k, os.Getenv(k))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var out, errb bytes.Buffer
-	code := run(ctx, []string{"demo"}, &out, &errb)
+	rep, code := runDemo(ctx, &out, &errb)
 	if code != 0 {
 		t.Fatalf("gsskit demo exit %d: %s\n%s", code, errb.String(), out.String())
 	}
-	for _, want := range []string{"part 1 OK", "part 2 OK", "both directions interoperate"} {
+	for _, want := range []string{"part 1 OK", "part 2 OK", "part 3 OK", "part 4 OK", "both directions interoperate",
+		"gss-proxy daemon serves MIT's programs in both roles"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}
 	}
+	if t.Failed() {
+		return
+	}
+	serverExe, err := filepath.EvalSymlinks(gssServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientExe, err := filepath.EvalSymlinks(gssClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Part 3: gss-server ran through the interposer, REMOTE_ONLY, with
+	// no keytab, so its acceptor credential and its context can only
+	// have come from the daemon.
+	env := envMap(rep.AcceptorEnv)
+	if env["GSS_USE_PROXY"] != "yes" || env["GSSPROXY_BEHAVIOR"] != "REMOTE_ONLY" || env["GSSPROXY_SOCKET"] == "" {
+		t.Errorf("gss-server did not run through the interposer, remote only: GSS_USE_PROXY=%q GSSPROXY_BEHAVIOR=%q GSSPROXY_SOCKET=%q",
+			env["GSS_USE_PROXY"], env["GSSPROXY_BEHAVIOR"], env["GSSPROXY_SOCKET"])
+	}
+	if kt := env["KRB5_KTNAME"]; !strings.HasSuffix(kt, "/no.keytab") {
+		t.Errorf("gss-server's KRB5_KTNAME is %q, want a file that does not exist", kt)
+	}
+	if !strings.Contains(rep.Config, "program = "+serverExe) || !strings.Contains(rep.Config, "socket = "+env["GSSPROXY_SOCKET"]) {
+		t.Errorf("the daemon's config has no service for %s on %s:\n%s", serverExe, env["GSSPROXY_SOCKET"], rep.Config)
+	}
+	wantCall(t, rep.Calls, rep.AcceptorPID, serverExe, "gss-server", "GSSX_ACQUIRE_CRED", "credential acquired", "name", "host/localhost@")
+	wantCall(t, rep.Calls, rep.AcceptorPID, serverExe, "gss-server", "GSSX_ACCEPT_SEC_CONTEXT", "context accepted", "initiator", "alice@")
+	for _, want := range []string{`Accepted connection: "alice@`, `Received message: "Hello from the gsskit demo"`} {
+		if !strings.Contains(rep.AcceptorOutput, want) {
+			t.Errorf("part 3's gss-server output lacks %q:\n%s", want, rep.AcceptorOutput)
+		}
+	}
+
+	// Part 4: gss-client had no ticket and no keys; the daemon
+	// initiated as bob from the client keytab of the service chosen for
+	// gss-client, and a local gss-server accepted bob.
+	env = envMap(rep.InitiatorEnv)
+	if env["GSS_USE_PROXY"] != "yes" || env["GSSPROXY_BEHAVIOR"] != "REMOTE_ONLY" {
+		t.Errorf("gss-client did not run through the interposer, remote only: GSS_USE_PROXY=%q GSSPROXY_BEHAVIOR=%q",
+			env["GSS_USE_PROXY"], env["GSSPROXY_BEHAVIOR"])
+	}
+	wantCall(t, rep.Calls, rep.InitiatorPID, clientExe, "gss-client", "GSSX_INIT_SEC_CONTEXT", "context initiated", "initiator", "bob@")
+	if !strings.Contains(rep.AcceptorOutput4, `Accepted connection: "bob@`) {
+		t.Errorf("part 4's gss-server did not accept bob:\n%s", rep.AcceptorOutput4)
+	}
+
+	// Every record is about one of the two MIT programs, under the
+	// service for its executable; the demo itself never called.
+	if rep.AcceptorPID == rep.InitiatorPID || rep.AcceptorPID == os.Getpid() || rep.InitiatorPID == os.Getpid() {
+		t.Errorf("pids: gss-server %d, gss-client %d, test %d", rep.AcceptorPID, rep.InitiatorPID, os.Getpid())
+	}
+	for _, c := range rep.Calls {
+		switch {
+		case c.PID == rep.AcceptorPID && c.Service == "gss-server" && c.Program == serverExe:
+		case c.PID == rep.InitiatorPID && c.Service == "gss-client" && c.Program == clientExe:
+		default:
+			t.Errorf("unexpected daemon record: %s", c)
+		}
+	}
+}
+
+// wantCall finds the daemon's record of a call by pid and procedure and
+// checks who it says the caller was and what it did.
+func wantCall(t *testing.T, calls []demo.ProxyCall, pid int, program, service, proc, msg, attr, prefix string) {
+	t.Helper()
+	for _, c := range calls {
+		if c.PID != pid || c.Proc != proc || c.Message != msg {
+			continue
+		}
+		if c.Program != program || c.Service != service || c.UID != strconv.Itoa(os.Geteuid()) {
+			t.Errorf("%s from pid %d: program %q service %q uid %s, want %q %q %d", proc, pid, c.Program, c.Service, c.UID, program, service, os.Geteuid())
+		}
+		if !strings.HasPrefix(c.Attrs[attr], prefix) {
+			t.Errorf("%s from pid %d: %s=%q, want %s...", proc, pid, attr, c.Attrs[attr], prefix)
+		}
+		return
+	}
+	t.Errorf("the daemon served no %s (%s) for pid %d; its records:\n%s", proc, msg, pid, callList(calls))
+}
+
+func callList(calls []demo.ProxyCall) string {
+	var b strings.Builder
+	for _, c := range calls {
+		b.WriteString(c.String() + "\n")
+	}
+	return b.String()
+}
+
+func envMap(env []string) map[string]string {
+	m := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
 }
 
 // TestSampleChannelBindingsCLI: `gsskit sample client -cb` against `gsskit

@@ -1,9 +1,16 @@
 // Package demo is `gsskit demo`: it brings up a throwaway MIT realm and
 // proves that gsskit's Kerberos mechanism interoperates with MIT's in both
-// directions, using MIT's own sample programs as the other side.
+// directions, using MIT's own sample programs as the other side, and that
+// gsskit's gss-proxy daemon serves those programs through the reference
+// interposer (gssproxy's proxymech.so) in both roles.
 //
 //  1. MIT gss-server accepts, the Go sample client initiates.
 //  2. The Go sample server accepts, MIT gss-client initiates.
+//  3. MIT gss-server, with no keytab it can read, accepts through gsskit's
+//     daemon (GSSPROXY_BEHAVIOR=REMOTE_ONLY); MIT gss-client initiates
+//     with a user's ticket.
+//  4. MIT gss-client, with no ticket and no keys, initiates through the
+//     daemon, which holds a client keytab; MIT gss-server accepts.
 //
 // Each part runs a full sample-protocol conversation: context establishment
 // with mutual authentication, a wrapped (encrypted) message to the server and
@@ -20,16 +27,15 @@ import (
 	"io"
 	"net"
 	"os"
-
 	"strconv"
 	"strings"
-
 	"time"
 
 	"github.com/gsskit/gsskit/gss"
 	"github.com/gsskit/gsskit/internal/gsssample"
 	"github.com/gsskit/gsskit/internal/gsssample/mitsample"
 	"github.com/gsskit/gsskit/internal/krbtest"
+	"github.com/gsskit/gsskit/internal/proxyrun"
 	_ "github.com/gsskit/gsskit/krb5" // the mechanism under test
 )
 
@@ -45,15 +51,23 @@ type Config struct {
 
 const (
 	user    = "alice"
+	keyUser = "bob"            // the daemon holds its client keytab in part 4
 	service = "host@localhost" // host-based form of host/localhost@REALM
 	spn     = "host/localhost"
 )
 
-// Run runs the demo. It returns nil only if both directions worked. It
-// points this process's Kerberos environment (KRB5_CONFIG, KRB5CCNAME, ...)
-// at the throwaway realm and leaves it so: the demo is meant to be the whole
-// of the process.
-func Run(ctx context.Context, cfg Config) error {
+// Run runs the demo. It returns nil only if every part worked, and a
+// report of what the gss-proxy parts observed in any case. It points this
+// process's Kerberos environment (KRB5_CONFIG, KRB5CCNAME, ...) at the
+// throwaway realm and leaves it so: the demo is meant to be the whole of
+// the process.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	rep := &Report{}
+	err := run(ctx, cfg, rep)
+	return rep, err
+}
+
+func run(ctx context.Context, cfg Config, rep *Report) error {
 	out := cfg.Out
 	if out == nil {
 		out = os.Stdout
@@ -68,14 +82,17 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	for _, p := range []string{"gss-server", "gss-client"} {
 		if _, err := krbtest.LookPath(p); err != nil {
-			return fmt.Errorf("demo: %w (apt-get install -y krb5-gss-samples)", err)
+			return fmt.Errorf("demo: %w", err)
 		}
+	}
+	if _, err := proxyrun.InterposerLibrary(); err != nil {
+		return fmt.Errorf("demo: the gss-proxy interposer: %w", err)
 	}
 
 	password := randomPassword()
 	fmt.Fprintf(out, "== starting a throwaway MIT realm\n")
 	realm, err := krbtest.Start(ctx, krbtest.Config{
-		Users:    map[string]string{user: password},
+		Users:    map[string]string{user: password, keyUser: randomPassword()},
 		Services: []krbtest.Service{{Principal: spn}},
 	})
 	if err != nil {
@@ -107,11 +124,56 @@ func Run(ctx context.Context, cfg Config) error {
 	} else {
 		fmt.Fprintf(out, "part 2 OK\n")
 	}
+	failures = append(failures, proxyParts(ctx, realm, out, msg, timeout, rep)...)
 	if len(failures) > 0 {
 		return errors.New("demo failed:\n  " + strings.Join(failures, "\n  "))
 	}
-	fmt.Fprintf(out, "\ndemo: both directions interoperate\n")
+	fmt.Fprintf(out, "\ndemo: both directions interoperate, and gsskit's gss-proxy daemon serves MIT's programs in both roles\n")
 	return nil
+}
+
+// proxyParts starts gsskit's gss-proxy daemon and runs parts 3 and 4
+// against it, returning what failed.
+func proxyParts(ctx context.Context, realm *krbtest.Realm, out io.Writer, msg string, timeout time.Duration, rep *Report) []string {
+	fmt.Fprintf(out, "\n== starting gsskit's gss-proxy daemon\n")
+	// A short path of its own: the daemon's socket path must fit in
+	// sun_path (108 bytes).
+	dir, err := os.MkdirTemp("", "gsskit-demo")
+	if err != nil {
+		fmt.Fprintf(out, "FAILED: %v\n", err)
+		return []string{"gss-proxy daemon: " + err.Error()}
+	}
+	defer os.RemoveAll(dir)
+	d, calls, err := startDaemon(dir, realm, out, rep)
+	if err != nil {
+		fmt.Fprintf(out, "FAILED: %v\n", err)
+		return []string{"gss-proxy daemon: " + err.Error()}
+	}
+	var failures []string
+	for _, p := range []struct {
+		heading, name string
+		run           func(context.Context, string, *krbtest.Realm, *proxyrun.Gsskit, *callLog, io.Writer, string, *Report) error
+	}{
+		{"part 3: MIT gss-server with no keytab accepts through gsskit's gss-proxy daemon, MIT gss-client initiates",
+			"part 3 (MIT acceptor through gsskit's daemon)", part3},
+		{"part 4: MIT gss-client with no ticket initiates through gsskit's gss-proxy daemon, MIT gss-server accepts",
+			"part 4 (MIT initiator through gsskit's daemon)", part4},
+	} {
+		fmt.Fprintf(out, "\n== %s\n", p.heading)
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		err := p.run(pctx, dir, realm, d, calls, out, msg, rep)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(out, "FAILED: %v\n", err)
+			failures = append(failures, p.name+": "+err.Error())
+		} else {
+			fmt.Fprintf(out, "%s OK\n", strings.SplitN(p.heading, ":", 2)[0])
+		}
+	}
+	if err := d.Stop(); err != nil {
+		failures = append(failures, "stopping gsskit's gss-proxy daemon: "+err.Error())
+	}
+	return failures
 }
 
 // part1 runs MIT's gss-server and the Go sample client against it.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -33,6 +34,13 @@ type Server struct {
 // free loopback port with the realm's environment, and waits until it
 // listens. Extra arguments (such as -once or -export) go before the service.
 func StartServer(ctx context.Context, realm *krbtest.Realm, service string, extra ...string) (*Server, error) {
+	return StartServerEnv(ctx, append(os.Environ(), realm.Env()...), service, extra...)
+}
+
+// StartServerEnv is StartServer with the whole environment given, for a
+// gss-server whose GSS-API calls go somewhere other than the realm's
+// default keytab (through the gss-proxy interposer, for one).
+func StartServerEnv(ctx context.Context, env []string, service string, extra ...string) (*Server, error) {
 	path, err := krbtest.LookPath("gss-server")
 	if err != nil {
 		return nil, err
@@ -48,7 +56,8 @@ func StartServer(ctx context.Context, realm *krbtest.Realm, service string, extr
 		s := &Server{Port: port, done: make(chan error, 1)}
 		args := append([]string{"-port", strconv.Itoa(port)}, extra...)
 		args = append(args, service)
-		s.cmd = realm.Cmd(ctx, path, args...)
+		s.cmd = exec.CommandContext(ctx, path, args...)
+		s.cmd.Env = env
 		s.cmd.Stdout = lockedWriter{&s.mu, &s.stdout}
 		errPipe, err := s.cmd.StderrPipe()
 		if err != nil {
@@ -100,6 +109,9 @@ func (s *Server) Wait() error {
 	}
 	return nil
 }
+
+// PID is the server's process id: the caller a gss-proxy daemon sees.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
 
 // Stop kills the server if it is still running.
 func (s *Server) Stop() {
