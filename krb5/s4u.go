@@ -37,6 +37,11 @@ const (
 	kdcOptCNameAdd = 14 // cname-in-addl-tkt
 )
 
+// s4uLegacyOnly sends PA-FOR-USER alone, as a KDC older than
+// PA-S4U-X509-USER would read it: MIT's KDC prefers the newer padata when
+// both come, so only this proves the HMAC-MD5 checksum. Tests set it.
+var s4uLegacyOnly bool
+
 // s4uProxy makes an initiator credential an S4U2Proxy credential: its
 // client is the impersonated user, its tickets come from the KDC through
 // the impersonator's TGT with the evidence ticket attached.
@@ -190,6 +195,9 @@ func (m *mechanism) s4u2self(ctx context.Context, tgt *serviceTicket, self, user
 		forUser, err := paForUserValue(tgt.SessionKey, user)
 		if err != nil {
 			return nil, err
+		}
+		if s4uLegacyOnly {
+			return []types.PAData{{PADataType: paForUser, PADataValue: forUser}}, nil
 		}
 		return []types.PAData{
 			{PADataType: paS4UX509User, PADataValue: x509},

@@ -378,6 +378,18 @@ c.store(store={'ccache': sys.argv[4]}, usage='initiate', overwrite=True)
 		wantMajor(t, err, gss.Failure)
 	})
 
+	t.Run("PA-FOR-USER alone", func(t *testing.T) {
+		s4uLegacyOnly = true
+		defer func() { s4uLegacyOnly = false }()
+		uc, err := tr.impersonate(t, imp, s4uUser)
+		if err != nil {
+			t.Fatalf("S4U2Self with PA-FOR-USER only: %v", err)
+		}
+		if uc.client.String() != alice || !uc.proxy.evidence.hasFlag(flags.Forwardable) {
+			t.Errorf("evidence for %v, flags %x", uc.client, uc.proxy.evidence.Flags.Bytes)
+		}
+	})
+
 	t.Run("unknown user", func(t *testing.T) {
 		_, err := tr.impersonate(t, imp, "nobody")
 		ge := wantMajor(t, err, gss.NoCred)
