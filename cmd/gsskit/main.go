@@ -8,6 +8,7 @@
 //	                     [-ccount N] [-mcount N] [-ccache FILE] [-cb DATA] host service@host msg
 //	gsskit demo
 //	gsskit proxy [-i] [-d] [--debug-level N] [-c FILE] [-C DIR] [-s SOCKET] [-u [--idle-timeout N]]
+//	gsskit gsscred [-f FILE] add|del|list [-n PRINCIPAL] [-m MECH] [-u UID] [-g GID] [-c COMMENT]
 //
 // -cb, which MIT's programs lack, sets channel bindings (as application
 // data), so that a mismatch can be shown over the sample protocol.
@@ -31,6 +32,7 @@ const usage = `usage:
   gsskit sample client [options] host service@host msg   (MIT gss-client's options)
   gsskit demo                                   (MIT <-> gsskit interop, both ways, and through gsskit proxy)
   gsskit proxy [options]                        (the gss-proxy daemon; gsskit proxy -h)
+  gsskit gsscred [-f FILE] add|del|list [options] (the RPCSEC_GSS principal -> UNIX credential table)
 `
 
 func main() {
@@ -55,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		case "server":
 			return gsssample.ServerMain(ctx, args[2:], stdout, stderr)
 		}
+	case "gsscred":
+		return gsscredMain(args[1:], stdout, stderr)
 	case "proxy":
 		return proxyMain(ctx, args[1:], stdout, stderr)
 	case "demo":
