@@ -8,6 +8,10 @@
 #   init TARGET N     N+1 gss_init_sec_context calls through the interposer;
 #                     the daemon initiates from its client_keytab.
 #
+# Both acquire their credential through the daemon once and pass it to every
+# call, so that each call is one RPC (with no credential the interposer
+# sends ACQUIRE_CRED before every ACCEPT/INIT_SEC_CONTEXT).
+#
 # Both do one call first (it connects to the daemon and, for init, lets the
 # daemon get its tickets), print {"ready": ...} and wait for a line on stdin,
 # so the harness starts all clocks together and keeps interpreter start-up

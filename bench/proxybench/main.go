@@ -3,7 +3,7 @@
 // the same run, on the same throwaway MIT realm, with the same
 // configuration and the same clients.
 //
-//	go run ./bench/proxybench [-clients 32] [-calls 300] [-rounds 3]
+//	go run ./bench/proxybench [-clients 32] [-calls 1000] [-rounds 3]
 //
 // or bench/proxy.sh, which checks the Debian packages first.
 //
@@ -21,6 +21,11 @@
 //     mutual authentication, so one call completes the context). A sample
 //     of the tokens is accepted afterwards by a local MIT acceptor with the
 //     service keytab, to show the daemon produced good ones.
+//
+// Each client acquires its credential through the daemon once, so that every
+// timed call is exactly one ACCEPT_SEC_CONTEXT or INIT_SEC_CONTEXT RPC
+// carrying the daemon's credential handle (given no credential, the
+// interposer sends an ACQUIRE_CRED before each of them).
 //
 // Each client makes one untimed call (connecting to the daemon), waits until
 // all are ready, then makes its timed calls and prints one JSON line with
@@ -85,7 +90,7 @@ func main() {
 	var o options
 	var ops, daemons string
 	flag.IntVar(&o.clients, "clients", 32, "concurrent client processes")
-	flag.IntVar(&o.calls, "calls", 300, "timed calls per client and operation")
+	flag.IntVar(&o.calls, "calls", 1000, "timed calls per client and operation")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each round runs every daemon once, the order alternating")
 	flag.StringVar(&ops, "ops", "accept,init", "operations to measure")
 	flag.StringVar(&daemons, "daemons", "reference,gsskit", "daemons to measure")
@@ -494,7 +499,11 @@ type result struct {
 	lat          []int64 // of the successful calls, sorted
 	daemonCPU    time.Duration
 	clientCPU    time.Duration
-	notes        []string
+	// kdcAS and kdcTGS count the KDC's AS and TGS requests while the
+	// calls were timed: an initiating daemon that keeps its tickets makes
+	// none.
+	kdcAS, kdcTGS int
+	notes         []string
 }
 
 func (r *result) rate() float64 {
@@ -527,8 +536,8 @@ func (r *result) clientCPUPerCall() time.Duration {
 }
 
 func (r *result) line() string {
-	s := fmt.Sprintf("%.0f calls/s, p50 %s, p99 %s, max %s, daemon CPU %s/call, clients' CPU %s/call, %d errors",
-		r.rate(), ms(r.pct(0.50)), ms(r.pct(0.99)), ms(r.pct(1)), us(r.cpuPerCall()), us(r.clientCPUPerCall()), r.errors)
+	s := fmt.Sprintf("%.0f calls/s, p50 %s, p99 %s, max %s, daemon CPU %s/call, clients' CPU %s/call, %d errors, KDC requests while timed: %d AS, %d TGS",
+		r.rate(), ms(r.pct(0.50)), ms(r.pct(0.99)), ms(r.pct(1)), us(r.cpuPerCall()), us(r.clientCPUPerCall()), r.errors, r.kdcAS, r.kdcTGS)
 	for _, e := range r.errorSamples {
 		s += "\n   error: " + e
 	}
@@ -637,6 +646,7 @@ func (b *bench) measure(d daemon, name, op, dir string) (*result, error) {
 		firsts = append(firsts, ready.First)
 	}
 
+	kdc0 := kdcRequests(b.realm.KDCLog())
 	cpu0, err := procCPU(d.pid())
 	if err != nil {
 		return nil, err
@@ -658,6 +668,7 @@ func (b *bench) measure(d daemon, name, op, dir string) (*result, error) {
 	}
 	wg.Wait()
 	cpu1, cpuErr := procCPU(d.pid())
+	res.kdcAS, res.kdcTGS = kdcRequests(b.realm.KDCLog()).sub(kdc0)
 	if err := errors.Join(errs...); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("stalled: not every client finished its %d calls within %s (-timeout): %w", o.calls, o.timeout, err)
@@ -819,6 +830,16 @@ func procCPU(pid int) (time.Duration, error) {
 		return 0, fmt.Errorf("/proc/%d/stat: %v", pid, err)
 	}
 	return time.Duration(ut+st) * (time.Second / 100), nil
+}
+
+type kdcCount struct{ as, tgs int }
+
+func (a kdcCount) sub(b kdcCount) (as, tgs int) { return a.as - b.as, a.tgs - b.tgs }
+
+// kdcRequests counts the requests MIT krb5kdc has logged ("AS_REQ (...",
+// "TGS_REQ (...", one line each).
+func kdcRequests(log string) kdcCount {
+	return kdcCount{strings.Count(log, " AS_REQ "), strings.Count(log, " TGS_REQ ")}
 }
 
 func loadavg() string {
