@@ -27,8 +27,8 @@ const (
 
 	alice      = "alice"
 	bob        = "bob"
-	serviceSPN = "zmq/localhost"      // the server's principal
-	otherSPN   = "other/localhost"    // in the KDC, but not in the server's keytab
+	serviceSPN = "zmq/localhost"       // the server's principal
+	otherSPN   = "other/localhost"     // in the KDC, but not in the server's keytab
 	clientSPN  = "zmqclient/localhost" // a client with a host-based name
 )
 
@@ -256,6 +256,9 @@ func (p *pyPeer) endpoint() string {
 	return "tcp://127.0.0.1:" + strconv.Itoa(port)
 }
 
+// stop tells the peer to finish (it watches its stdin).
+func (p *pyPeer) stop() { p.stdin.Close() }
+
 // wait waits for the peer to exit and returns its exit code.
 func (p *pyPeer) wait() int {
 	p.stdin.Close()
@@ -305,13 +308,24 @@ func (l *logBuffer) String() string {
 }
 
 // waitLog waits until the log contains s, or the context ends.
-func (f *fixture) waitLog(s string) {
+func (f *fixture) waitLog(s string) { f.waitLogAfter("", s) }
+
+// waitLogAfter waits until the log past the prefix mark contains s.
+func (f *fixture) waitLogAfter(mark, s string) {
 	f.t.Helper()
-	for !strings.Contains(f.logs.String(), s) {
+	for !strings.Contains(strings.TrimPrefix(f.logs.String(), mark), s) {
 		select {
 		case <-f.ctx.Done():
 			f.t.Fatalf("log never said %q:\n%s", s, f.logs.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\n")
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
 }

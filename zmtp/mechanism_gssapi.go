@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"sync"
 
 	"github.com/gsskit/gsskit/gss"
@@ -212,6 +214,16 @@ func (c *Conn) gssapiClient(ctx context.Context) error {
 		}
 		body, err := c.readCommand()
 		if err != nil {
+			if isEOF(err) {
+				return fmt.Errorf("zmtp: the GSSAPI server closed the connection instead of answering our token "+
+					"(does it hold keys for %s?): %w", g.ServicePrincipal, err)
+			}
+			if isTimeout(err) {
+				// libzmq 4.3.4's server neither answers nor closes when it
+				// cannot accept a token, so the handshake timeout ends it.
+				return fmt.Errorf("zmtp: the GSSAPI server did not answer our token "+
+					"(does it hold keys for %s?): %w", g.ServicePrincipal, err)
+			}
 			return err
 		}
 		switch {
@@ -235,12 +247,25 @@ func (c *Conn) gssapiClient(ctx context.Context) error {
 
 	body, err := c.readHandshakeCommand()
 	if err != nil {
+		if isEOF(err) {
+			return fmt.Errorf("zmtp: the GSSAPI server closed the connection instead of sending READY "+
+				"(it refused us, or its plaintext setting differs): %w", err)
+		}
 		return err
 	}
 	if err := c.takeReady(body); err != nil {
 		return err
 	}
 	return c.writeHandshakeCommand(c.readyBody())
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func isEOF(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // gssapiServer is the acceptor's side of the same exchange, with ZAP
@@ -342,6 +367,10 @@ func (c *Conn) gssapiServer(ctx context.Context) error {
 	}
 	body, err := c.readHandshakeCommand()
 	if err != nil {
+		if isEOF(err) {
+			return fmt.Errorf("zmtp: the GSSAPI client %s closed the connection instead of sending READY "+
+				"(its plaintext setting may differ): %w", c.peer.Principal, err)
+		}
 		return err
 	}
 	if !hasName(body, cmdReady) && !hasName(body, cmdError) {

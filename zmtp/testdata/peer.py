@@ -117,8 +117,6 @@ def server(a, ctx):
     if a.type == "PUB":
         # Publish until told to stop: the subscriber's arrival is not
         # observable on a PUB, so keep sending both topics.
-        stop = threading.Event()
-        threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
         i = 0
         while not stop.is_set():
             sock.send(a.topic.encode() + b" %d" % i)
@@ -126,33 +124,46 @@ def server(a, ctx):
             i += 1
             time.sleep(0.01)
         return 0
-    sock.setsockopt(zmq.RCVTIMEO, a.timeout)
     n = 0
     while a.count == 0 or n < a.count:
-        try:
-            msg = sock.recv_multipart()
-        except zmq.Again:
+        msg = recv(sock, a.timeout)
+        if msg is None:
+            if stop.is_set():
+                say("STOPPED after", n)
+                return 0
             say("FAIL server got no message within the timeout after", n)
             return 1
         sock.send_multipart(msg)
         n += 1
     say("OK", n)
+    # Stay until told, so the last reply is not cut off by LINGER 0.
+    stop.wait()
     return 0
+
+
+stop = threading.Event()
+
+
+def recv(sock, timeout_ms):
+    """recv_multipart that gives up after timeout_ms or when stdin closes."""
+    deadline = time.monotonic() + timeout_ms / 1000.0
+    while not stop.is_set() and time.monotonic() < deadline:
+        if sock.poll(100, zmq.POLLIN):
+            return sock.recv_multipart()
+    return None
 
 
 def client(a, ctx):
     sock = ctx.socket(TYPES[a.type])
     configure(sock, a)
     watch(sock, ctx)
-    sock.setsockopt(zmq.RCVTIMEO, a.timeout)
     sock.connect(a.endpoint)
     if a.type == "SUB":
         sock.setsockopt(zmq.SUBSCRIBE, a.topic.encode())
         got = 0
         while got < a.count:
-            try:
-                m = sock.recv_multipart()
-            except zmq.Again:
+            m = recv(sock, a.timeout)
+            if m is None:
                 say("FAIL SUB got", got, "of", a.count)
                 return 1
             if not m[0].startswith(a.topic.encode()):
@@ -167,10 +178,9 @@ def client(a, ctx):
             sock.send_multipart([b""] + frames)
         else:
             sock.send_multipart(frames)
-        try:
-            echo = sock.recv_multipart()
-        except zmq.Again:
-            say("REFUSED no reply to message", i, "within", a.timeout, "ms")
+        echo = recv(sock, a.timeout)
+        if echo is None:
+            say("REFUSED no reply to message", i)
             return 2
         if a.type == "DEALER":
             echo = echo[1:]
@@ -201,6 +211,7 @@ def main():
     if not zmq.has("gssapi"):
         say("FAIL libzmq", zmq.zmq_version(), "has no GSSAPI")
         return 1
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
     ctx = zmq.Context()
     try:
         return server(a, ctx) if a.role == "server" else client(a, ctx)
