@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -138,11 +139,13 @@ func (r *Realm) startLDAP(ctx context.Context) error {
 		close(l.exited)
 	}()
 	r.ldap = l
-	// The socket exists once slapd listens; poll for it rather than
-	// sleep a guessed time.
+	// Poll until a connection is taken rather than sleep a guessed time.
+	// The socket file appears at bind(), before listen(), so its
+	// existence proves nothing: connecting does.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if _, err := os.Stat(dir + "/ldapi"); err == nil {
+		if conn, err := net.Dial("unix", dir+"/ldapi"); err == nil {
+			conn.Close()
 			break
 		}
 		select {
