@@ -256,6 +256,11 @@ func (c *secContext) acceptAPReq(ctx context.Context, in []byte, f *apReqFailure
 		}
 		c.deleg = newDelegatedCredential(c.mech, st)
 		gflags |= gss.FlagDeleg
+	} else if ev := c.cred.evidenceCredential(&req.Ticket, &enc, server); ev != nil {
+		// As MIT: the ticket itself is the evidence for S4U2Proxy,
+		// and the context says a credential was delegated.
+		c.deleg = ev
+		gflags |= gss.FlagDeleg
 	}
 	c.flags = gflags
 

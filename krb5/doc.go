@@ -59,4 +59,25 @@
 // an initiator's tickets as a ccache image, an acceptor's keytab name and
 // principal. Like MIT's, an exported initiator credential contains session
 // keys: only hand it to a process trusted with the credential.
+//
+// # Impersonation (S4U)
+//
+// gss.AcquireCredentialImpersonateName, given a service's initiator
+// credential, does S4U2Self (MS-SFU protocol transition, sending
+// PA-S4U-X509-USER and PA-FOR-USER as MIT does) and returns an
+// initiate-only credential named after the user. Initiating with it to the
+// service itself uses the S4U2Self ticket; to any other target it does
+// S4U2Proxy (constrained delegation: the ticket as an additional ticket
+// with cname-in-addl-tkt, and PA-PAC-OPTIONS offering resource-based
+// delegation). As in MIT, an acceptor whose credential can both accept and
+// initiate, and to which nothing was delegated, hands out the accepted
+// ticket as such a credential, so a service can reach others in its
+// client's name. Such credentials are stored in a cache in MIT's layout
+// (the impersonator's TGT, the evidence ticket and a proxy_impersonator
+// entry), so MIT's library uses them and gsskit uses MIT's. Whether the KDC
+// agrees is its own policy: with MIT 1.20, S4U2Proxy needs the LDAP
+// database backend (krbAllowedToDelegateTo), a forwardable S4U2Self
+// ticket needs ok_to_auth_as_delegate on services that have delegation
+// targets, and a target that requires pre-authentication refuses S4U2Self
+// evidence. Cross-realm S4U is not implemented.
 package krb5

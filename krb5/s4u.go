@@ -2,9 +2,11 @@ package krb5
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"time"
 
+	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/crypto/rfc4757"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
@@ -453,4 +455,33 @@ func (m *mechanism) proxyFromCCache(cc *ccache, clientKT string) (c *credential,
 		}
 	}
 	return c, true, nil
+}
+
+// evidenceCredential is what MIT's acceptor hands out as the delegated
+// credential when the initiator delegated nothing and the acceptor's own
+// credential can also initiate (create_constrained_deleg_creds): an
+// impersonated credential whose evidence is the ticket just accepted, so
+// the service can reach others in the client's name by S4U2Proxy. It is
+// nil when the acceptor credential has no TGT to make such requests with.
+func (c *credential) evidenceCredential(tkt *krbasn.Ticket, enc *messages.EncTicketPart, server principal) *credential {
+	c.mu.Lock()
+	usable := !c.released && c.usage == gss.CredBoth && c.tgt != nil && c.proxy == nil
+	c.mu.Unlock()
+	if !usable {
+		return nil
+	}
+	ev := &serviceTicket{
+		Ticket: messages.Ticket{
+			TktVNO: tkt.TktVNO, Realm: tkt.Realm,
+			SName: types.PrincipalName{NameType: tkt.SName.NameType, NameString: slices.Clone(tkt.SName.NameString)},
+			EncPart: types.EncryptedData{EType: tkt.EncPart.EType, KVNO: tkt.EncPart.KVNO,
+				Cipher: slices.Clone(tkt.EncPart.Cipher)},
+		},
+		SessionKey: cloneKey(enc.Key),
+		Client:     principalFromGokrb5(enc.CName, enc.CRealm),
+		Server:     server.clone(),
+		Flags:      asn1.BitString{Bytes: slices.Clone(enc.Flags.Bytes), BitLength: enc.Flags.BitLength},
+		AuthTime:   enc.AuthTime, StartTime: enc.StartTime, EndTime: enc.EndTime, RenewTill: enc.RenewTill,
+	}
+	return newProxyCredential(c.m, c.impersonatorCopy(), ev)
 }

@@ -378,6 +378,42 @@ c.store(store={'ccache': sys.argv[4]}, usage='initiate', overwrite=True)
 		wantMajor(t, err, gss.Failure)
 	})
 
+	// The krb5 -> S4U2Proxy path: alice authenticates to svc1 without
+	// delegating; svc1's acceptor credential can also initiate, so the
+	// context hands out her ticket as evidence, as MIT's does.
+	t.Run("evidence from an accepted context", func(t *testing.T) {
+		aliceCred := tr.initCred(t)
+		ic := tr.initiator(t, aliceCred, s4uImp, gss.FlagMutual, nil)
+		ac := tr.acceptor(t, tr.serviceCred(t, s4uImp), nil)
+		if err := handshake(ic, ac); err != nil {
+			t.Fatal(err)
+		}
+		if ac.Info().Flags&gss.FlagDeleg == 0 {
+			t.Error("acceptor does not report a delegated credential")
+		}
+		dc, ok := ac.DelegatedCred().(*credential)
+		if !ok || dc.proxy == nil || dc.client.String() != alice {
+			t.Fatalf("delegated credential %v", ac.DelegatedCred())
+		}
+		ic2 := tr.initiator(t, dc, s4uTarget, gss.FlagMutual, nil)
+		ac2 := tr.acceptor(t, tr.acceptCred(t, s4uTarget, nil), nil)
+		if err := handshake(ic2, ac2); err != nil {
+			t.Fatalf("S4U2Proxy with the evidence ticket: %v", err)
+		}
+		if src := ac2.Info().Source.String(); src != alice {
+			t.Errorf("source %q", src)
+		}
+		// An accept-only credential gets nothing, as before.
+		ic3 := tr.initiator(t, aliceCred, s4uImp, gss.FlagMutual, nil)
+		ac3 := tr.acceptor(t, tr.acceptCred(t, s4uImp, nil), nil)
+		if err := handshake(ic3, ac3); err != nil {
+			t.Fatal(err)
+		}
+		if ac3.DelegatedCred() != nil || ac3.Info().Flags&gss.FlagDeleg != 0 {
+			t.Error("an accept-only acceptor handed out a credential")
+		}
+	})
+
 	t.Run("PA-FOR-USER alone", func(t *testing.T) {
 		s4uLegacyOnly = true
 		defer func() { s4uLegacyOnly = false }()
