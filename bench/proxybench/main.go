@@ -62,6 +62,7 @@ import (
 	"time"
 
 	"github.com/gsskit/gsskit/internal/krbtest"
+	"github.com/gsskit/gsskit/internal/proxyrun"
 	"github.com/gsskit/gsskit/internal/proxytest"
 )
 
@@ -212,7 +213,7 @@ func preflight() error {
 	if _, err := proxytest.ReferenceBinary(); err != nil {
 		return err
 	}
-	if _, err := proxytest.InterposerLibrary(); err != nil {
+	if _, err := proxyrun.InterposerLibrary(); err != nil {
 		return err
 	}
 	out, err := exec.Command(proxytest.Python, "-c", "import gssapi").CombinedOutput()
@@ -223,16 +224,13 @@ func preflight() error {
 }
 
 type bench struct {
-	o     *options
-	work  string
-	raw   io.Writer
-	realm *krbtest.Realm
-	// mech loads only the interposer; emptyMech loads nothing, for the
-	// local token maker and verifier.
-	mech, emptyMech string
-	aliceCC         string
-	script          string
-	gsskit          string
+	o       *options
+	work    string
+	raw     io.Writer
+	realm   *krbtest.Realm
+	aliceCC string
+	script  string
+	gsskit  string
 }
 
 func (b *bench) setup() error {
@@ -258,13 +256,6 @@ func (b *bench) setup() error {
 	}
 	b.realm = r
 	atExit(func() { r.Close() })
-	if b.mech, err = proxytest.WriteMechConfig(b.work); err != nil {
-		return err
-	}
-	b.emptyMech = filepath.Join(b.work, "mech.empty")
-	if err := os.WriteFile(b.emptyMech, nil, 0o644); err != nil {
-		return err
-	}
 	b.aliceCC = filepath.Join(b.work, "alice.ccache")
 	if err := r.Kinit(ctx, user, b.aliceCC); err != nil {
 		return err
@@ -276,10 +267,10 @@ func (b *bench) setup() error {
 // config is the one configuration both daemons run: an acceptor service
 // with the service keytab and an initiator service with alice's client
 // keytab. Only the directory differs between runs.
-func (b *bench) config(dir string) proxytest.Config {
-	return proxytest.Config{
+func (b *bench) config(dir string) proxyrun.Config {
+	return proxyrun.Config{
 		DebugLevel: b.o.debugLevel,
-		Services: []proxytest.Service{
+		Services: []proxyrun.Service{
 			{Name: "accept", Keytab: b.realm.Keytab(service), CredUsage: "accept"},
 			{Name: "init", ClientKeytab: b.realm.ClientKeytab(user),
 				CCache: "FILE:" + filepath.Join(dir, "init-%U.ccache"), CredUsage: "initiate"},
@@ -305,7 +296,7 @@ func (r refDaemon) stop() error            { return r.Stop() }
 // gsskitDaemon is `gsskit proxy` in a process of its own, like the
 // reference, so that its /proc/PID/stat counts nothing but the daemon.
 type gsskitDaemon struct {
-	layout  *proxytest.Layout
+	layout  *proxyrun.Layout
 	cmd     *exec.Cmd
 	logPath string
 	done    chan struct{}
@@ -340,12 +331,12 @@ func (g *gsskitDaemon) stop() error {
 	return g.err
 }
 
-func (b *bench) startGsskit(ctx context.Context, dir string, cfg proxytest.Config) (*gsskitDaemon, error) {
-	layout, err := proxytest.WriteConfig(dir, cfg)
+func (b *bench) startGsskit(ctx context.Context, dir string, cfg proxyrun.Config) (*gsskitDaemon, error) {
+	layout, err := proxyrun.WriteConfig(dir, cfg)
 	if err != nil {
 		return nil, err
 	}
-	env, err := proxytest.DaemonEnv(layout.Dir, b.realm, cfg.DebugLevel)
+	env, err := proxyrun.DaemonEnv(layout.Dir, b.realm, cfg.DebugLevel)
 	if err != nil {
 		return nil, err
 	}
@@ -436,43 +427,6 @@ func (b *bench) round(round int, name string) ([]*result, error) {
 		errs = append(errs, fmt.Errorf("%s daemon log (last lines):\n%s", name, tail(d.log(), 40)))
 	}
 	return results, errors.Join(errs...)
-}
-
-// clientEnv is proxytest.ClientEnv without a testing.TB: the interposer
-// with REMOTE_ONLY towards socket, and no keytab, client keytab or tickets
-// of its own. The ccache must be writable: the interposer keeps the
-// daemon's credential handle there.
-func (b *bench) clientEnv(dir, socket string) []string {
-	return append(b.baseEnv(),
-		"KRB5CCNAME=FILE:"+filepath.Join(dir, "ccache"),
-		"KRB5_KTNAME=FILE:"+filepath.Join(dir, "no.keytab"),
-		"KRB5_CLIENT_KTNAME=FILE:"+filepath.Join(dir, "no-client.keytab"),
-		"KRB5RCACHEDIR="+dir,
-		"GSS_MECH_CONFIG="+b.mech,
-		"GSS_USE_PROXY=yes",
-		"GSSPROXY_SOCKET="+socket,
-		"GSSPROXY_BEHAVIOR="+string(proxytest.RemoteOnly),
-	)
-}
-
-// localEnv is for the token maker and verifier: MIT's own krb5 mechanism,
-// no interposer.
-func (b *bench) localEnv(dir string, extra ...string) []string {
-	env := append(b.baseEnv(), "GSS_MECH_CONFIG="+b.emptyMech, "KRB5RCACHEDIR="+dir)
-	return append(env, extra...)
-}
-
-func (b *bench) baseEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "KRB5") || strings.HasPrefix(k, "GSSPROXY_") ||
-			k == "GSS_USE_PROXY" || k == "GSS_MECH_CONFIG" {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, b.realm.Env()...)
 }
 
 // clientResult is the JSON line a client prints after its timed calls.
@@ -611,9 +565,13 @@ func (b *bench) measure(d daemon, name, op, dir string) (*result, error) {
 	for i := range clients {
 		c := &client{id: i, stderr: &bytes.Buffer{}, done: make(chan struct{})}
 		c.cmd = exec.CommandContext(ctx, proxytest.Python, argv[i]...)
-		c.cmd.Env = b.clientEnv(cdirs[i], d.socket(op))
-		c.cmd.Stderr = c.stderr
 		var err error
+		// Each client has its own ccache, where the interposer keeps
+		// the daemon's credential handle.
+		if c.cmd.Env, err = proxyrun.ClientEnv(cdirs[i], b.realm, d.socket(op), proxyrun.RemoteOnly); err != nil {
+			return nil, err
+		}
+		c.cmd.Stderr = c.stderr
 		if c.stdin, err = c.cmd.StdinPipe(); err != nil {
 			return nil, err
 		}
@@ -724,6 +682,10 @@ func (b *bench) measure(d daemon, name, op, dir string) (*result, error) {
 // written for).
 func (b *bench) makeTokens(ctx context.Context, dir string, files []string, n int) error {
 	procs := min(max(runtime.NumCPU(), 1), len(files))
+	env, err := b.localEnv(filepath.Join(dir, "mktokens"), b.aliceCC)
+	if err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, procs)
 	for p := range procs {
@@ -734,7 +696,7 @@ func (b *bench) makeTokens(ctx context.Context, dir string, files []string, n in
 		wg.Go(func() {
 			args := append([]string{b.script, "mktokens", target, strconv.Itoa(n)}, mine...)
 			cmd := exec.CommandContext(ctx, proxytest.Python, args...)
-			cmd.Env = b.localEnv(dir, "KRB5CCNAME=FILE:"+b.aliceCC)
+			cmd.Env = env
 			if out, err := cmd.CombinedOutput(); err != nil {
 				errs[p] = fmt.Errorf("making tokens: %v\n%s", err, tail(string(out), 20))
 			}
@@ -773,8 +735,13 @@ func (b *bench) check(ctx context.Context, dir, op string, firsts []json.RawMess
 			json.Unmarshal(s, &v)
 			in.WriteString(v.Token + "\n")
 		}
+		vdir := filepath.Join(dir, "verify")
+		env, err := b.localEnv(vdir, filepath.Join(vdir, "ccache"))
+		if err != nil {
+			return err
+		}
 		cmd := exec.CommandContext(ctx, proxytest.Python, b.script, "verify")
-		cmd.Env = b.localEnv(dir, "KRB5_KTNAME=FILE:"+b.realm.Keytab(service), "KRB5CCNAME=FILE:"+filepath.Join(dir, "verify.ccache"))
+		cmd.Env = append(env, "KRB5_KTNAME=FILE:"+b.realm.Keytab(service))
 		cmd.Stdin = strings.NewReader(in.String())
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -804,6 +771,15 @@ func (b *bench) check(ctx context.Context, dir, op string, firsts []json.RawMess
 		return fmt.Errorf("wrong results: %s", strings.Join(bad[:min(len(bad), 5)], "; "))
 	}
 	return nil
+}
+
+// localEnv is for the token maker and the verifier: MIT's own krb5
+// mechanism, no interposer, files in dir.
+func (b *bench) localEnv(dir, ccache string) ([]string, error) {
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return proxyrun.LocalEnv(dir, b.realm, ccache)
 }
 
 // procCPU is the user plus system time of a process and all its threads,
