@@ -138,3 +138,34 @@ func (r *Registry) impersonateElem(ctx context.Context, impersonator *Credential
 	}
 	return credElem{d: d, mc: mc}, nil
 }
+
+// ImpersonatedCred is implemented by credential elements got by
+// impersonation, to name the impersonator (MIT's
+// GSS_KRB5_GET_CRED_IMPERSONATOR, which gss-proxy checks before letting an
+// impersonated credential reach a service other than the impersonator).
+// Impersonator returns nil for an element that was not.
+type ImpersonatedCred interface {
+	Impersonator() MechName
+}
+
+// Impersonator names the service that impersonated the principal of c's
+// element for mech, or returns nil when that element was not got by
+// impersonation (or its mechanism cannot tell).
+func (c *Credential) Impersonator(mech OID) (*Name, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	e, ok := c.element(mech)
+	if !ok {
+		return nil, NewError(NoCred, 0, mech, "credential has no element for mechanism "+mech.String())
+	}
+	ic, ok := e.mc.(ImpersonatedCred)
+	if !ok {
+		return nil, nil
+	}
+	mn := ic.Impersonator()
+	if mn == nil {
+		return nil, nil
+	}
+	return c.reg.newMN(e.d.key, mn), nil
+}

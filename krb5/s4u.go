@@ -485,3 +485,16 @@ func (c *credential) evidenceCredential(tkt *krbasn.Ticket, enc *messages.EncTic
 	}
 	return newProxyCredential(c.m, c.impersonatorCopy(), ev)
 }
+
+// Impersonator names the service whose TGT reaches other services for an
+// impersonated credential, or is nil for any other credential.
+func (c *credential) Impersonator() gss.MechName {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.proxy == nil {
+		return nil
+	}
+	n := newName(c.proxy.impersonator, gss.NTKrb5Principal)
+	n.mech = c.m.oid
+	return n
+}

@@ -231,6 +231,12 @@ func TestS4U2SelfAndProxyLDAP(t *testing.T) {
 		if err != nil || info.Name.String() != alice {
 			t.Fatalf("inquire: %+v %v", info, err)
 		}
+		if in, err := cred.Impersonator(gss.MechKrb5); err != nil || in == nil || in.String() != tr.r.Principal(s4uImp) {
+			t.Errorf("Impersonator = %v, %v", in, err)
+		}
+		if in, err := impCred.Impersonator(gss.MechKrb5); err != nil || in != nil {
+			t.Errorf("the impersonator's own credential reports impersonator %v, %v", in, err)
+		}
 		_, err = gss.AcquireCredentialImpersonateName(context.Background(), impCred, &gss.ImpersonateConfig{Name: user, Usage: gss.CredBoth})
 		wantMajor(t, err, gss.Failure)
 		target, _ := reg.ImportName(tr.r.Principal(s4uTarget), gss.NTKrb5Principal)
