@@ -59,6 +59,11 @@ type ServerConfig struct {
 	// DisableLegacy refuses KIP-43's raw first packet, as Kafka 4.0 does
 	// (KIP-896). The default accepts it, as Kafka 0.10 to 3.x do.
 	DisableLegacy bool
+	// HandshakeV0 advertises SaslHandshake v0 alone and no
+	// SaslAuthenticate, as Kafka 0.10 and 0.11 brokers did: clients that
+	// read ApiVersions then use the v0 handshake and raw tokens. Requests
+	// of the newer flow are still served.
+	HandshakeV0 bool
 	// Logger receives one line per authentication outcome; nil is quiet.
 	Logger *slog.Logger
 }
@@ -71,8 +76,8 @@ type Authenticator struct {
 	maxRecv int
 	log     *slog.Logger
 
-	authentications, reauthentications, failures atomic.Int64
-	flows                                        [4]atomic.Int64
+	authentications, reauthentications, failures, expirations atomic.Int64
+	flows                                                     [4]atomic.Int64
 
 	now func() time.Time // the clock sessions expire by; tests replace it
 }
@@ -159,6 +164,8 @@ func (f Flow) String() string {
 // Stats counts outcomes since the Authenticator was made.
 type Stats struct {
 	Authentications, Reauthentications, Failures int64
+	// Expirations counts connections closed because the session ran out.
+	Expirations int64
 	// ByFlow counts first authentications by flow.
 	ByFlow map[Flow]int64
 }
@@ -169,6 +176,7 @@ func (a *Authenticator) Stats() Stats {
 		Authentications:   a.authentications.Load(),
 		Reauthentications: a.reauthentications.Load(),
 		Failures:          a.failures.Load(),
+		Expirations:       a.expirations.Load(),
 		ByFlow:            map[Flow]int64{},
 	}
 	for f := FlowLegacy; f <= FlowAuthenticate; f++ {
@@ -401,21 +409,25 @@ func (a *Authenticator) apiKeys(ctx context.Context) ([]kmsg.ApiVersionsResponse
 	} else {
 		keys = []kmsg.ApiVersionsResponseApiKey{{ApiKey: KeyApiVersions, MinVersion: 0, MaxVersion: 3}}
 	}
-	return MergeSASLKeys(keys), nil
+	return a.MergeSASLKeys(keys), nil
 }
 
 // MergeSASLKeys returns keys with SaslHandshake and SaslAuthenticate set to
-// the versions this package serves, sorted by key. An embedder applies it
-// to the ApiVersions responses it sends after authentication, so that
-// clients keep seeing that they can re-authenticate.
-func MergeSASLKeys(keys []kmsg.ApiVersionsResponseApiKey) []kmsg.ApiVersionsResponseApiKey {
+// the versions this authenticator advertises, sorted by key. An embedder
+// applies it to the ApiVersions responses it sends after authentication,
+// so that clients keep seeing that they can re-authenticate.
+func (a *Authenticator) MergeSASLKeys(keys []kmsg.ApiVersionsResponseApiKey) []kmsg.ApiVersionsResponseApiKey {
 	out := make([]kmsg.ApiVersionsResponseApiKey, 0, len(keys)+2)
 	for _, k := range keys {
 		if k.ApiKey != KeySASLHandshake && k.ApiKey != KeySASLAuthenticate {
 			out = append(out, k)
 		}
 	}
-	out = append(out, saslKeys...)
+	if a.cfg.HandshakeV0 {
+		out = append(out, kmsg.ApiVersionsResponseApiKey{ApiKey: KeySASLHandshake, MinVersion: 0, MaxVersion: 0})
+	} else {
+		out = append(out, saslKeys...)
+	}
 	for i := 1; i < len(out); i++ {
 		for j := i; j > 0 && out[j].ApiKey < out[j-1].ApiKey; j-- {
 			out[j], out[j-1] = out[j-1], out[j]
@@ -609,6 +621,7 @@ func (c *ServerConn) handleAuthenticated(ctx context.Context, frame []byte) ([]b
 	}
 	if !c.expiry.IsZero() && c.a.now().After(c.expiry) {
 		c.state = stFailed
+		c.a.expirations.Add(1)
 		c.a.log.Debug("kafka: session expired", "principal", c.principal)
 		return nil, Close, &CloseError{"the SASL session of " + c.principal + " expired " +
 			c.expiry.Format(time.RFC3339) + " and the client did not re-authenticate"}

@@ -49,7 +49,9 @@ type RuleError struct {
 	Msg  string
 }
 
-func (e *RuleError) Error() string { return "kafka: invalid principal-to-local rule `" + e.Rule + "`: " + e.Msg }
+func (e *RuleError) Error() string {
+	return "kafka: invalid principal-to-local rule `" + e.Rule + "`: " + e.Msg
+}
 
 // SplitRules splits the setting's value the way Kafka splits a LIST
 // setting: on commas, with the whitespace around each comma and at both
