@@ -3,6 +3,7 @@ package rpcsecgss
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 
 	"github.com/gsskit/gsskit/gss"
@@ -166,8 +167,18 @@ func TestCallbackLock(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := mk(t)
 			ctx := context.Background()
-			var seen []string
+			var (
+				mu   sync.Mutex
+				seen []string
+			)
+			calls := func() []string {
+				mu.Lock()
+				defer mu.Unlock()
+				return append([]string(nil), seen...)
+			}
 			s.gs.SetCallback(echoProg, echoVers, func(ctx context.Context, req *CallbackRequest) bool {
+				mu.Lock()
+				defer mu.Unlock()
 				seen = append(seen, req.Lock.RawCred.Service.String()+" "+req.Lock.RawCred.QOP)
 				req.Lock.Locked = true
 				req.Cookie = "cookie-1"
@@ -181,7 +192,7 @@ func TestCallbackLock(t *testing.T) {
 			if err := a.Call(ctx, procWhoami, nil, &w); err != nil || w.cookie != "cookie-1" || Service(w.service) != ServicePrivacy {
 				t.Fatalf("whoami: %+v %v", w, err)
 			}
-			if len(seen) != 1 || seen[0] != "privacy "+DefaultQOPName {
+			if seen := calls(); len(seen) != 1 || seen[0] != "privacy "+DefaultQOPName {
 				t.Fatalf("callback saw %v", seen)
 			}
 			a.SetDefaults(ServiceIntegrity, "")
@@ -199,7 +210,7 @@ func TestCallbackLock(t *testing.T) {
 			if _, err := echo(ctx, a, []byte("x")); err != nil {
 				t.Fatalf("the locked service and QOP: %v", err)
 			}
-			if len(seen) != 1 {
+			if seen := calls(); len(seen) != 1 {
 				t.Fatalf("callback ran %d times", len(seen))
 			}
 

@@ -30,6 +30,13 @@
 //	raw, ucred, cookie, err := rpcsecgss.GetCred(call) // rpc_gss_getcred
 //	n := rpcsecgss.SvcMaxDataLength(call, maxlen)       // rpc_gss_svc_max_data_length
 //
+// The server accepts contexts with its own credentials (SetSvcName reads
+// ServerConfig.Keytab), or, like the Linux NFS server, leaves that to a
+// gss-proxy daemon holding the keys: give it a registry in which
+// gssproxy's interposer claims Kerberos (ServerConfig.Installed); the
+// daemon accepts the INIT token and the context it returns protects the
+// DATA calls in this process.
+//
 // The server keeps a sequence window per context and drops replayed and
 // out-of-window calls without a reply; it rejects forged header MICs and
 // unknown handles with RPCSEC_GSS_CREDPROBLEM, sequence numbers past

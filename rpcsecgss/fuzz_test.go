@@ -93,7 +93,12 @@ func fuzzCall(rpcProc uint32, cred []byte, verfFlavor uint32, verf []byte) *oncr
 
 // fuzzSeed builds a genuine call on the fuzz context.
 func fuzzSeed(t testing.TB, cli *secCtx, proc Proc, rpcProc, seq uint32, svc Service, args []byte) (uint32, []byte, uint32, []byte, []byte) {
-	cred := appendCredAuth(nil, proc, seq, svc, fuzzHandle)[8:]
+	return seedFor(t, cli, fuzzHandle, proc, rpcProc, seq, svc, args)
+}
+
+// seedFor builds a genuine call on the context with handle.
+func seedFor(t testing.TB, cli *secCtx, handle []byte, proc Proc, rpcProc, seq uint32, svc Service, args []byte) (uint32, []byte, uint32, []byte, []byte) {
+	cred := appendCredAuth(nil, proc, seq, svc, handle)[8:]
 	c := fuzzCall(rpcProc, cred, 0, nil)
 	verf, _ := cli.getMIC(nil, c.Header, 0)
 	var body []byte

@@ -23,9 +23,6 @@ type ServerConfig struct {
 	Keytab string
 	// Credential, if set, accepts every context instead.
 	Credential *gss.Credential
-	// Acceptor, if set, establishes the contexts instead of this process:
-	// see Acceptor.
-	Acceptor Acceptor
 
 	// Window is the sequence window granted to clients; DefaultWindow if
 	// zero.
@@ -45,8 +42,11 @@ type ServerConfig struct {
 	// default realm with a single component naming a local user.
 	NoLocalNames bool
 
-	// Installed names mechanisms and QOPs; nil means the system
-	// configuration.
+	// Installed names mechanisms and QOPs, and its registry makes the
+	// contexts; nil means the system configuration and gss's default
+	// registry. A registry with gssproxy's interposer hands context
+	// creation to a gss-proxy daemon that holds the keys, as the Linux NFS
+	// server does, and uses the context it returns.
 	Installed *Installed
 	// Now is the server's clock for context expiry; nil means time.Now.
 	Now func() time.Time
@@ -163,8 +163,7 @@ type svcContext struct {
 	flags           gss.Flags
 	micLen          int
 
-	stepMu      sync.Mutex // one establishment step at a time
-	acceptState any        // an Acceptor's, between steps
+	stepMu sync.Mutex // one establishment step at a time
 
 	mu           sync.Mutex // the fields below
 	win          seqWindow
@@ -534,39 +533,27 @@ func (s *Server) step(ctx context.Context, c *oncrpc.Call, x *svcContext, token 
 		s.remove(x)
 		return InitRes{Major: major, Minor: minor, Token: out}
 	}
+	cred, err := s.acceptorCred(x.pv)
+	if err != nil {
+		return fail(err, nil)
+	}
 	var (
 		out  []byte
 		done bool
-		err  error
 	)
-	if s.cfg.Acceptor != nil {
-		var sc *gss.SecContext
-		out, sc, x.acceptState, err = s.cfg.Acceptor.Accept(ctx, &AcceptRequest{
-			Prog: c.Prog, Vers: c.Vers, Token: token, State: x.acceptState})
-		if err == nil && sc != nil {
-			x.sec.mu.Lock()
-			x.sec.sc, done = sc, true
-			x.sec.mu.Unlock()
-		}
-	} else {
-		cred, cerr := s.acceptorCred(x.pv)
-		if cerr != nil {
-			return fail(cerr, nil)
-		}
-		x.sec.mu.Lock()
-		if x.sec.sc == nil && !x.sec.deleted {
-			x.sec.sc, err = s.installed.reg().NewAcceptor(&gss.AcceptorConfig{Credential: cred})
-		}
-		if err == nil {
-			if x.sec.sc == nil {
-				err = gss.NewError(gss.NoContext, 0, "", "the context was dropped while being created")
-			} else {
-				out, err = x.sec.sc.Step(ctx, token)
-				done = err == nil && x.sec.sc.Done()
-			}
-		}
-		x.sec.mu.Unlock()
+	x.sec.mu.Lock()
+	if x.sec.sc == nil && !x.sec.deleted {
+		x.sec.sc, err = s.installed.reg().NewAcceptor(&gss.AcceptorConfig{Credential: cred})
 	}
+	if err == nil {
+		if x.sec.sc == nil {
+			err = gss.NewError(gss.NoContext, 0, "", "the context was dropped while being created")
+		} else {
+			out, err = x.sec.sc.Step(ctx, token)
+			done = err == nil && x.sec.sc.Done()
+		}
+	}
+	x.sec.mu.Unlock()
 	if err != nil {
 		return fail(err, out)
 	}
@@ -594,6 +581,11 @@ func (s *Server) complete(x *svcContext) error {
 	if err != nil {
 		return err
 	}
+	// Filed at once, so that dropping a context that fails below
+	// releases it.
+	x.mu.Lock()
+	x.deleg = deleg
+	x.mu.Unlock()
 	x.mech, x.flags = info.Mech, info.Flags
 	x.client = info.Source
 	if x.client != nil {
@@ -607,9 +599,6 @@ func (s *Server) complete(x *svcContext) error {
 	if x.svcPrincipal, err = s.matchSvcName(x.pv, info.Target); err != nil {
 		return err
 	}
-	x.mu.Lock()
-	x.deleg = deleg
-	x.mu.Unlock()
 	x.expiry = info.Expiry
 	if s.cfg.ContextLifetime > 0 {
 		end := s.now().Add(s.cfg.ContextLifetime)

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Calls per second of RPCSEC_GSS echo calls, gsskit against libtirpc, in
+# the same run on the same throwaway MIT realm:
+#   1. start a realm on loopback (internal/krbtest/cmd/krbrealm) with user
+#      alice (kinit'ed) and service nfs/localhost;
+#   2. build the Go echo server and client (examples/rpcgss-echo) and the
+#      libtirpc ones (rpcsecgss/testdata/gss_echo_*.c, -ltirpc
+#      -lgssapi_krb5), and start both servers;
+#   3. ROUNDS times, alternating the servers so that a busy moment of the
+#      machine hits both alike:
+#      a. the same libtirpc client load (N clients at once, one connection
+#         and one context each, one call in flight each) against the Go
+#         server and against the libtirpc server, with AUTH_NONE and with
+#         RPCSEC_GSS none, integrity and privacy, for each N in CLIENTS;
+#      b. one Go client against one libtirpc client (one call in flight
+#         each) against each server, integrity and privacy;
+#   4. print the medians with the goals: integrity and privacy at least 2x
+#      libtirpc's rate with the Go server, and privacy costing the Go
+#      server less than 2x AUTH_NONE's rate.
+# Every echo is checked by the client that made it.
+#
+# Environment: SECS (seconds per measurement, default 3), ROUNDS (default
+# 3), CLIENTS (default "1 4"), SIZE (bytes per echo, default 4096), KEEP=1
+# keeps the raw outputs in the printed temp directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+secs=${SECS:-3}
+rounds=${ROUNDS:-3}
+clients=${CLIENTS:-1 4}
+size=${SIZE:-4096}
+
+for tool in go gcc; do
+	command -v "$tool" >/dev/null || { echo "bench: $tool not found" >&2; exit 1; }
+done
+for h in /usr/include/tirpc/rpc/rpcsec_gss.h /usr/include/gssapi/gssapi.h; do
+	[[ -f $h ]] || { echo "bench: $h missing (apt-get install -y libtirpc-dev libkrb5-dev)" >&2; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/gsskit-rpcgss.XXXXXX")
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	if [[ "${KEEP:-}" == 1 ]]; then echo "bench: outputs kept in $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+echo "== building"
+go build -o "$work/krbrealm" ./internal/krbtest/cmd/krbrealm
+go build -o "$work/go-server" ./examples/rpcgss-echo/server
+go build -o "$work/go-client" ./examples/rpcgss-echo/client
+for p in client server; do
+	gcc -O2 -Wall -o "$work/c-$p" "rpcsecgss/testdata/gss_echo_$p.c" -I/usr/include/tirpc -ltirpc -lgssapi_krb5
+done
+
+echo "== starting realm and servers"
+"$work/krbrealm" -user alice:bench-alice-pw -service nfs/localhost -kinit alice -env "$work/realm.env" >"$work/realm.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 300); do
+	[[ -f "$work/realm.env" ]] && break
+	sleep 0.1
+done
+[[ -f "$work/realm.env" ]] || { echo "bench: the realm did not start" >&2; cat "$work/realm.out" >&2; exit 1; }
+# shellcheck disable=SC1091
+. "$work/realm.env"
+
+start_server() { # name command...
+	local name=$1
+	shift
+	"$@" >"$work/$name.out" 2>"$work/$name.err" &
+	pids+=($!)
+	for _ in $(seq 100); do
+		if grep -q '^listening ' "$work/$name.out" 2>/dev/null; then
+			awk '/^listening /{print $2; exit}' "$work/$name.out"
+			return
+		fi
+		sleep 0.1
+	done
+	echo "bench: $name did not start" >&2
+	cat "$work/$name.err" >&2
+	exit 1
+}
+go_port=$(start_server go-server "$work/go-server" -addr 127.0.0.1 -keytab "$KRB5_KTNAME" -principal nfs@localhost)
+c_port=$(start_server c-server "$work/c-server" nfs@localhost)
+echo "realm $KRBTEST_REALM; Go server on port $go_port, libtirpc server on port $c_port; $rounds rounds of ${secs}s, $size-byte echoes"
+
+# cload N PORT SERVICE: N libtirpc clients at once; prints the total rate.
+cload() {
+	local n=$1 port=$2 svc=$3 i
+	for i in $(seq "$n"); do
+		"$work/c-client" load "$port" nfs@localhost "$svc" "$size" "$secs" >"$work/cl.$i" &
+	done
+	wait
+	cat "$work"/cl.* | awk '$1 == "calls" {c += $2; s += $4; n++} END {if (n) printf "%.0f\n", c / (s / n)}'
+	rm -f "$work"/cl.*
+}
+
+# goload PORT SERVICE: one Go client, one call in flight; prints its rate.
+goload() {
+	"$work/go-client" -host 127.0.0.1 -port "$1" -principal nfs@localhost -service "$2" -size "$size" \
+		-duration "${secs}s" | awk '{for (i = 1; i < NF; i++) if ($(i+1) == "calls/s,") print $i}'
+}
+
+for round in $(seq "$rounds"); do
+	echo "== round $round/$rounds"
+	for n in $clients; do
+		for svc in authnone none integrity privacy; do
+			for server in go c; do
+				port=$go_port
+				[[ $server == c ]] && port=$c_port
+				rate=$(cload "$n" "$port" "$svc")
+				echo "cload $n $server $svc $rate" | tee -a "$work/results.txt"
+			done
+		done
+	done
+	for svc in integrity privacy; do
+		for server in go c; do
+			port=$go_port
+			[[ $server == c ]] && port=$c_port
+			echo "client go $server $svc $(goload "$port" "$svc")" | tee -a "$work/results.txt"
+			echo "client c $server $svc $(cload 1 "$port" "$svc")" | tee -a "$work/results.txt"
+		done
+	done
+done
+
+echo
+echo "== medians of $rounds rounds (calls/s, $size-byte echoes)"
+awk -v clients="$clients" '
+	function median(list,    n, a, i, j, t) {
+		n = split(list, a, " ")
+		for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j+1] = a[j]; a[j+1] = t }
+		return (n % 2) ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+	}
+	function add(k, v) { r[k] = (k in r) ? r[k] " " v : v }
+	$1 == "cload" { add("cload " $2 " " $3 " " $4, $5) }
+	$1 == "client" { add("client " $2 " " $3 " " $4, $5) }
+	END {
+		nc = split(clients, cl, " ")
+		printf "\nlibtirpc client load against each server\n"
+		printf "| %-9s | %-20s | %11s | %15s | %7s | %-22s |\n", "clients", "auth", "Go server", "libtirpc server", "Go/C", "goal"
+		printf "|-----------|----------------------|------------:|----------------:|--------:|------------------------|\n"
+		for (i = 1; i <= nc; i++) {
+			n = cl[i]
+			split("authnone none integrity privacy", svcs, " ")
+			for (s = 1; s <= 4; s++) {
+				svc = svcs[s]
+				g = median(r["cload " n " go " svc]); c = median(r["cload " n " c " svc])
+				label = (svc == "authnone") ? "AUTH_NONE" : "RPCSEC_GSS " svc
+				goal = "-"
+				if (svc == "integrity" || svc == "privacy") goal = ">= 2x: " ((g >= 2 * c) ? "met" : "NOT met")
+				printf "| %-9s | %-20s | %11.0f | %15.0f | %6.2fx | %-22s |\n", n, label, g, c, (c > 0) ? g / c : 0, goal
+			}
+			a = median(r["cload " n " go authnone"]); p = median(r["cload " n " go privacy"])
+			printf "| %-9s | %-20s | %11s | %15s | %7s | %-22s |\n", n, "privacy cost, Go", sprintf("%.2fx", a / p), "", "", "< 2x: " ((a / p < 2) ? "met" : "NOT met")
+		}
+		printf "\none client, one call in flight, against each server\n"
+		printf "| %-20s | %-12s | %11s | %15s | %7s |\n", "auth", "client", "Go server", "libtirpc server", "Go/C"
+		printf "|----------------------|--------------|------------:|----------------:|--------:|\n"
+		split("integrity privacy", svcs, " ")
+		for (s = 1; s <= 2; s++) {
+			for (w = 1; w <= 2; w++) {
+				who = (w == 1) ? "go" : "c"
+				g = median(r["client " who " go " svcs[s]]); c = median(r["client " who " c " svcs[s]])
+				printf "| %-20s | %-12s | %11.0f | %15.0f | %6.2fx |\n", "RPCSEC_GSS " svcs[s], (who == "go") ? "Go" : "libtirpc", g, c, (c > 0) ? g / c : 0
+			}
+		}
+	}
+' "$work/results.txt"
