@@ -18,6 +18,7 @@ build:
 
 demo: deps
 	$(GO) run ./cmd/gsskit demo
+	$(GO) run ./cmd/gsskit kafka-gateway --demo
 
 vet:
 	$(GO) vet ./...

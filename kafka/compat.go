@@ -129,6 +129,9 @@ func (g *Gateway) downconvert(dst []byte, corr int32, body []byte, p pending) ([
 				if err != nil {
 					g.log.Warn("kafka gateway: cannot convert fetched batches", "topic", r.Topics[i].Topic, "error", err)
 				}
+				if set == nil {
+					set = []byte{} // v0-v3 have no null record set
+				}
 				part.RecordBatches = set
 			}
 		}

@@ -137,7 +137,7 @@ func kcatRoundTrip(t *testing.T, e *kafkaEnv, addr, topic string, extra ...strin
 	if _, err := kcat(t, e, addr, strings.Join(msgs, "\n")+"\n", args...); err != nil {
 		t.Fatal(err)
 	}
-	args = append([]string{"-C", "-t", topic, "-o", "beginning", "-e", "-q", "-c", "20"}, extra...)
+	args = append([]string{"-C", "-t", topic, "-o", "beginning", "-e", "-q"}, extra...)
 	out, err := kcat(t, e, addr, "", args...)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@
 //	gsskit demo
 //	gsskit proxy [-i] [-d] [--debug-level N] [-c FILE] [-C DIR] [-s SOCKET] [-u [--idle-timeout N]]
 //	gsskit gsscred [-f FILE] add|del|list [-n PRINCIPAL] [-m MECH] [-u UID] [-g GID] [-c COMMENT]
+//	gsskit kafka-gateway --listen ADDR --upstream ADDR --keytab FILE --principal kafka/host [--rules R] [--session-lifetime D]
+//	gsskit kafka-gateway --demo
 //
 // -cb, which MIT's programs lack, sets channel bindings (as application
 // data), so that a mismatch can be shown over the sample protocol.
@@ -24,6 +26,7 @@ import (
 
 	"github.com/gsskit/gsskit/internal/gsssample"
 	"github.com/gsskit/gsskit/internal/gsssample/demo"
+	"github.com/gsskit/gsskit/kafka/gatewaycmd"
 	_ "github.com/gsskit/gsskit/krb5" // registers the Kerberos V5 mechanism
 )
 
@@ -33,6 +36,7 @@ const usage = `usage:
   gsskit demo                                   (MIT <-> gsskit interop, both ways, and through gsskit proxy)
   gsskit proxy [options]                        (the gss-proxy daemon; gsskit proxy -h)
   gsskit gsscred [-f FILE] add|del|list [options] (the RPCSEC_GSS principal -> UNIX credential table)
+  gsskit kafka-gateway [options] | --demo       (Kerberos SASL front for a plaintext Kafka broker)
 `
 
 func main() {
@@ -61,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return gsscredMain(args[1:], stdout, stderr)
 	case "proxy":
 		return proxyMain(ctx, args[1:], stdout, stderr)
+	case "kafka-gateway":
+		return gatewaycmd.Main(ctx, args[1:], stdout, stderr)
 	case "demo":
 		if len(args) != 1 {
 			break
