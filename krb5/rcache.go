@@ -93,6 +93,21 @@ func memRCacheFor[T any](owner *T) *memRCache {
 	return c.(*memRCache)
 }
 
+// namedMemRCaches are the memory caches named "memory:NAME", shared by every
+// credential of the process that names them. A process that builds many
+// credential objects for one acceptor (a gss-proxy daemon rebuilds one from
+// each client's handle) names one so that an authenticator accepted through
+// one object is a replay through the next.
+var namedMemRCaches sync.Map // string → *memRCache
+
+func namedMemRCache(name string) *memRCache {
+	if c, ok := namedMemRCaches.Load(name); ok {
+		return c.(*memRCache)
+	}
+	c, _ := namedMemRCaches.LoadOrStore(name, newMemRCache())
+	return c.(*memRCache)
+}
+
 // --- none ---
 
 // noneRCache is MIT's "none:" type: no replay detection at all, for
@@ -349,6 +364,7 @@ func rcacheError(path string, err error) *gss.Error {
 // "rcache", in MIT's "type:residual" form:
 //
 //	""  or "memory:"      nil: the caller uses the credential's own memory cache
+//	"memory:NAME"         the process's memory cache of that name
 //	"none:"               no replay detection
 //	"file:PATH"           gsskit's file at PATH (survives restarts)
 //	"dfl:"                that file in $KRB5RCACHEDIR, or the temporary
@@ -366,6 +382,9 @@ func openReplayCache(name string) (replayCache, error) {
 	case "", "memory", "MEMORY":
 		if typ == "" && residual != "" {
 			return nil, gss.NewError(gss.Failure, 0, gss.MechKrb5, "replay cache name "+strconv.Quote(name)+" has no type")
+		}
+		if residual != "" {
+			return namedMemRCache(residual), nil
 		}
 		return nil, nil
 	case "none":

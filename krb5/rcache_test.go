@@ -170,6 +170,12 @@ func TestOpenReplayCacheNames(t *testing.T) {
 			t.Errorf("%q: %v %v, want the per-credential memory cache", name, rc, err)
 		}
 	}
+	m1, err1 := openReplayCache("memory:one")
+	m2, err2 := openReplayCache("memory:one")
+	m3, err3 := openReplayCache("MEMORY:two")
+	if err1 != nil || err2 != nil || err3 != nil || m1 == nil || m1 != m2 || m1 == m3 {
+		t.Errorf("named memory caches: %p %p %p (%v %v %v), want the same cache for the same name only", m1, m2, m3, err1, err2, err3)
+	}
 	if rc, err := openReplayCache("none:"); err != nil {
 		t.Fatal(err)
 	} else {
