@@ -113,6 +113,10 @@ type Daemon struct {
 
 	partials *partialStore
 
+	// rcache is the replay cache every acceptor credential of the daemon
+	// uses unless its cred_store names one: a memory cache of its own.
+	rcache string
+
 	// active counts open connections, for the user proxy's idle exit.
 	active   atomic.Int64
 	lastIdle atomic.Int64 // unix nanoseconds when active last fell to 0
@@ -124,8 +128,13 @@ type Daemon struct {
 type daemonState struct {
 	cfg     *Config
 	sealers map[*Service]*HandleSealer
+	creds   map[*Service]*credCache
 	loaded  time.Time
 }
+
+// daemonSeq tells apart the replay caches of daemons in one process (tests
+// run several), so that each sees only its own authenticators.
+var daemonSeq atomic.Uint64
 
 // NewDaemon loads the configuration and prepares the daemon; Start opens the
 // sockets.
@@ -156,6 +165,7 @@ func NewDaemon(cfg *DaemonConfig) (*Daemon, error) {
 		d.secret = s
 	}
 	d.partials = newPartialStore()
+	d.rcache = "memory:gsskit-proxyd-" + strconv.FormatUint(daemonSeq.Add(1), 10)
 	st, err := d.load()
 	if err != nil {
 		return nil, err
@@ -196,13 +206,14 @@ func (d *Daemon) load() (*daemonState, error) {
 			return nil, err
 		}
 	}
-	st := &daemonState{cfg: cfg, sealers: map[*Service]*HandleSealer{}, loaded: time.Now()}
+	st := &daemonState{cfg: cfg, sealers: map[*Service]*HandleSealer{}, creds: map[*Service]*credCache{}, loaded: time.Now()}
 	for _, s := range cfg.Services {
 		h, err := NewHandleSealer(s.Name, d.secret)
 		if err != nil {
 			return nil, err
 		}
 		st.sealers[s] = h
+		st.creds[s] = newCredCache()
 	}
 	return st, nil
 }

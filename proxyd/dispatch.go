@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 
 	"github.com/gsskit/gsskit/gss"
 	"github.com/gsskit/gsskit/gssproxy"
@@ -28,9 +29,22 @@ type call struct {
 	svc    *Service
 	caller *Caller
 	sealer *HandleSealer
+	creds  *credCache
 	proc   uint32
 	log    *slog.Logger
 	reg    *gss.Registry
+
+	// owned are credentials made for this call alone, released when it
+	// ends; credentials from the daemon's cache are not among them.
+	owned []*gss.Credential
+
+	logh callHandler
+}
+
+// own makes cred the call's, to be released when the call ends.
+func (c *call) own(cred *gss.Credential) *gss.Credential {
+	c.owned = append(c.owned, cred)
+	return cred
 }
 
 type procFunc func(c *call, arg gssproxy.Message) gssproxy.Message
@@ -85,15 +99,45 @@ func (d *Daemon) handler(proc uint32, fn procFunc) oncrpc.HandlerFunc {
 			return oncrpc.GarbageArgs
 		}
 		c := &call{
-			ctx: ctx, d: d, st: st, svc: svc, caller: cc.caller, sealer: st.sealers[svc],
+			ctx: ctx, d: d, st: st, svc: svc, caller: cc.caller, sealer: st.sealers[svc], creds: st.creds[svc],
 			proc: proc, reg: d.reg,
-			log: d.log.With("pid", cc.caller.PID, "uid", cc.caller.UID, "program", cc.caller.Program, "service", svc.Name, "proc", name),
 		}
+		c.logh = callHandler{base: d.log.Handler(), attrs: [...]slog.Attr{
+			slog.Any("pid", cc.caller.PID), slog.Any("uid", cc.caller.UID), slog.Any("program", cc.caller.Program),
+			slog.Any("service", svc.Name), slog.Any("proc", name),
+		}}
+		c.log = slog.New(&c.logh)
 		out := fn(c, arg)
 		out.MarshalXDR(res)
+		for _, cr := range c.owned {
+			cr.Release()
+		}
 		return nil
 	}
 }
+
+// callHandler adds the caller, service and procedure to a call's records.
+// It applies them to the daemon's handler (WithAttrs, which formats them)
+// at the call's first record that the level lets through, rather than for
+// every call, most of which log nothing.
+type callHandler struct {
+	base  slog.Handler
+	attrs [5]slog.Attr
+	once  sync.Once
+	h     slog.Handler
+}
+
+func (h *callHandler) with() slog.Handler {
+	h.once.Do(func() { h.h = h.base.WithAttrs(h.attrs[:]) })
+	return h.h
+}
+
+func (h *callHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.base.Enabled(ctx, l) }
+func (h *callHandler) Handle(ctx context.Context, r slog.Record) error {
+	return h.with().Handle(ctx, r)
+}
+func (h *callHandler) WithAttrs(a []slog.Attr) slog.Handler { return h.with().WithAttrs(a) }
+func (h *callHandler) WithGroup(n string) slog.Handler      { return h.with().WithGroup(n) }
 
 // status converts a result into gssx_status, with the texts
 // gss_display_status gives: the routine error, and for the minor status

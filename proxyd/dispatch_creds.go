@@ -5,8 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"os/user"
+	"slices"
 	"strconv"
-
 	"strings"
 
 	"github.com/jcmturner/gokrb5/v8/keytab"
@@ -29,10 +29,8 @@ const (
 	acqImpersonateName
 )
 
-// credToProxy describes cred and seals it into a handle. cred is consumed
-// (its state now lives in the handle), as the reference releases it.
+// credToProxy describes cred and seals it into a handle.
 func (c *call) credToProxy(cred *gss.Credential) (*gssproxy.Cred, error) {
-	defer cred.Release()
 	info, err := cred.Inquire()
 	if err != nil {
 		return nil, err
@@ -71,10 +69,45 @@ func (c *call) credToProxy(cred *gss.Credential) (*gssproxy.Cred, error) {
 	return out, nil
 }
 
-// openCred turns a client's gssx_cred back into a credential. A handle
-// that does not open (another service's, a previous secret's, altered) is
-// treated as no credential at all, as the reference does so that clients
-// holding handles from before a key change fall back to fresh ones.
+// acquiredToProxy is credToProxy for a cached acquisition: the handle is
+// sealed once and handed to every client that acquires the same
+// credential, so that all of them use the one live credential.
+func (c *call) acquiredToProxy(a *acquiredCred) (*gssproxy.Cred, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.handle == nil {
+		gc, err := c.credToProxy(a.cred)
+		if err != nil {
+			return nil, err
+		}
+		a.handle = gc
+		c.creds.rememberHandle(gc.HandleRef, a.cred)
+		return gc, nil
+	}
+	out := *a.handle
+	out.Elements = slices.Clone(out.Elements)
+	for i := range out.Elements {
+		el := &out.Elements[i]
+		ei, err := a.cred.InquireByMech(el.Mech)
+		if err != nil {
+			continue
+		}
+		if ei.Usage != gss.CredAccept {
+			el.InitiatorTimeRec = secondsLeft(ei.InitiatorExpiry)
+		}
+		if ei.Usage != gss.CredInitiate {
+			el.AcceptorTimeRec = secondsLeft(ei.AcceptorExpiry)
+		}
+	}
+	return &out, nil
+}
+
+// openCred turns a client's gssx_cred back into a credential, which the
+// daemon's cache lends to the call (the call must not release it). A
+// handle that does not open (another service's, a previous secret's,
+// altered) is treated as no credential at all, as the reference does so
+// that clients holding handles from before a key change fall back to fresh
+// ones.
 func (c *call) openCred(gc *gssproxy.Cred) (*gss.Credential, CredElementOptions, error) {
 	var eo CredElementOptions
 	for _, el := range gc.Elements {
@@ -87,13 +120,15 @@ func (c *call) openCred(gc *gssproxy.Cred) (*gss.Credential, CredElementOptions,
 	if len(gc.HandleRef) == 0 {
 		return nil, eo, nil
 	}
-	tok, err := c.sealer.Open(nil, gc.HandleRef)
-	if err != nil {
-		c.log.Debug("credential handle rejected; treating it as no credential", "err", err)
-		return nil, eo, nil
-	}
-	cred, err := c.reg.ImportCredential(tok)
-	if err != nil {
+	cred, err := c.creds.openHandle(gc.HandleRef, func() (*gss.Credential, error) {
+		tok, err := c.sealer.Open(nil, gc.HandleRef)
+		if err != nil {
+			c.log.Debug("credential handle rejected; treating it as no credential", "err", err)
+			return nil, nil
+		}
+		return c.reg.ImportCredential(tok)
+	})
+	if err != nil || cred == nil {
 		return nil, eo, err
 	}
 	if eo.NoCIFlags {
@@ -233,6 +268,7 @@ func (c *call) credEnvironment(desired *gssproxy.Name, usage gss.CredUsage) (*cr
 		env.name = n
 	}
 	if len(svc.CredStore) == 0 {
+		env.store = gss.CredStore{"rcache": c.d.rcache}
 		return env, nil
 	}
 	elems, err := svc.ExpandCredStore(targetUID, c.username)
@@ -242,6 +278,9 @@ func (c *call) credEnvironment(desired *gssproxy.Name, usage gss.CredUsage) (*cr
 	env.store = gss.CredStore{}
 	for _, e := range elems {
 		env.store[e.Key] = e.Value
+	}
+	if _, ok := env.store["rcache"]; !ok {
+		env.store["rcache"] = c.d.rcache
 	}
 	if useServiceKeytab {
 		kt, hasKT := env.store["keytab"]
@@ -332,24 +371,26 @@ func (c *call) checkCred(cred *gss.Credential, desired *gssproxy.Name, usage gss
 
 // addKrb5Creds is the reference's gp_add_krb5_creds: reuse an input
 // credential that is still good, else acquire one from the service's
-// credential store for whom the call acts.
-func (c *call) addKrb5Creds(at acquireType, in *gss.Credential, desired *gssproxy.Name, usage gss.CredUsage, lifetime uint64) (*gss.Credential, error) {
+// credential store for whom the call acts. A credential from the daemon's
+// cache comes back with its cache entry; any other new credential belongs
+// to the call.
+func (c *call) addKrb5Creds(at acquireType, in *gss.Credential, desired *gssproxy.Name, usage gss.CredUsage, lifetime uint64) (*gss.Credential, *acquiredCred, error) {
 	if in != nil && at != acqImpersonateName {
 		err := c.checkCred(in, desired, usage)
 		switch {
 		case err == nil:
-			return in, nil
+			return in, nil, nil
 		case errors.Is(err, gss.ErrCredentialsExpired), errors.Is(err, gss.ErrNoCred), errors.Is(err, gss.ErrDefectiveCredential):
 			c.log.Debug("input credential unusable; acquiring a new one", "err", err)
 		default:
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	var env *credEnv
 	if at == acqNormal {
 		var err error
 		if env, err = c.credEnvironment(desired, usage); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		usage = env.usage
 	} else {
@@ -357,22 +398,36 @@ func (c *call) addKrb5Creds(at acquireType, in *gss.Credential, desired *gssprox
 		if desired != nil {
 			n, err := c.importName(desired)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			env.name = n
 		}
 	}
 	if !c.tryImpersonate(usage, at) {
-		return c.reg.AcquireCredential(c.ctx, &gss.CredentialConfig{
-			Name: env.name, Usage: usage, Mechs: gss.OIDSet{gss.MechKrb5}, Store: env.store,
-		})
+		acquire := func() (*gss.Credential, error) {
+			return c.reg.AcquireCredential(c.ctx, &gss.CredentialConfig{
+				Name: env.name, Usage: usage, Mechs: gss.OIDSet{gss.MechKrb5}, Store: env.store,
+			})
+		}
+		if key, files, ok := acquireKey(c.svc, env); ok {
+			a, err := c.creds.acquire(key, files, acquire)
+			if err != nil {
+				return nil, nil, err
+			}
+			return a.cred, a, nil
+		}
+		cred, err := acquire()
+		if err != nil {
+			return nil, nil, err
+		}
+		return c.own(cred), nil, nil
 	}
 	if at == acqImpersonateName {
 		who := "the desired name"
 		if env.name != nil {
 			who = env.name.String()
 		}
-		return nil, errS4U(who)
+		return nil, nil, errS4U(who)
 	}
 	// The reference first gets the service's own credential; when that is
 	// already the requested user, no impersonation is needed.
@@ -380,7 +435,7 @@ func (c *call) addKrb5Creds(at acquireType, in *gss.Credential, desired *gssprox
 	if c.svc.Krb5Principal != "" {
 		n, err := c.reg.ImportName(c.svc.Krb5Principal, gss.NTKrb5Principal)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		host = n
 	}
@@ -388,7 +443,7 @@ func (c *call) addKrb5Creds(at acquireType, in *gss.Credential, desired *gssprox
 		Name: host, Usage: gss.CredBoth, Mechs: gss.OIDSet{gss.MechKrb5}, Store: env.store,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer imp.Release()
 	if env.name != nil {
@@ -398,7 +453,7 @@ func (c *call) addKrb5Creds(at acquireType, in *gss.Credential, desired *gssprox
 					Name: env.name, Usage: usage, Mechs: gss.OIDSet{gss.MechKrb5}, Store: env.store,
 				})
 				if err == nil {
-					return cred, nil
+					return c.own(cred), nil, nil
 				}
 			}
 		}
@@ -407,7 +462,7 @@ func (c *call) addKrb5Creds(at acquireType, in *gss.Credential, desired *gssprox
 	if env.name != nil {
 		who = env.name.String()
 	}
-	return nil, errS4U(who)
+	return nil, nil, errS4U(who)
 }
 
 func (c *call) acquireCred(m gssproxy.Message) gssproxy.Message {
@@ -424,9 +479,6 @@ func (c *call) acquireCred(m gssproxy.Message) gssproxy.Message {
 		var err error
 		if in, _, err = c.openCred(a.InputCredHandle); err != nil {
 			return fail(err)
-		}
-		if in != nil {
-			defer in.Release()
 		}
 		o, err := ParseAcquireCredOptions(toProxyOpts(a.Options))
 		if err != nil {
@@ -450,22 +502,28 @@ func (c *call) acquireCred(m gssproxy.Message) gssproxy.Message {
 		}
 	}
 	var out *gss.Credential
+	var cached *acquiredCred
 	for _, m := range mechs {
 		mech = m
-		cred, err := c.addKrb5Creds(at, in, a.DesiredName, a.Usage.ToGSS(), a.TimeReq)
+		cred, ac, err := c.addKrb5Creds(at, in, a.DesiredName, a.Usage.ToGSS(), a.TimeReq)
 		if err != nil {
 			return fail(err)
 		}
-		out = cred
+		out, cached = cred, ac
 	}
 	if out == in && a.InputCredHandle != nil {
 		// Still good: hand back the same handle, as the reference does.
 		res.OutputCred = a.InputCredHandle
-		in = nil
 		res.Status = c.status(nil, mech)
 		return res
 	}
-	gc, err := c.credToProxy(out)
+	var gc *gssproxy.Cred
+	var err error
+	if cached != nil {
+		gc, err = c.acquiredToProxy(cached)
+	} else {
+		gc, err = c.credToProxy(out)
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -489,7 +547,6 @@ func (c *call) exportCred(m gssproxy.Message) gssproxy.Message {
 		res.Status = c.status(err, "")
 		return res
 	}
-	cred.Release()
 	res.UsageExported = a.Usage
 	res.ExportedHandle = optBuf(append([]byte(nil), a.InputCred.HandleRef...))
 	res.Status = c.status(nil, "")
@@ -535,7 +592,6 @@ func (c *call) storeCred(m gssproxy.Message) gssproxy.Message {
 	if err != nil {
 		return fail(err)
 	}
-	defer cred.Release()
 	elems, err := c.svc.ExpandCredStore(c.caller.UID, c.username)
 	if err != nil {
 		return fail(gss.WrapError(gss.Failure, einval, "", "expanding the cred_store", err))

@@ -149,10 +149,12 @@ func (c *call) importCtx(gc *gssproxy.Ctx) (*gss.SecContext, *partialEntry, erro
 // exported token (or the partial table). sc is unusable afterwards.
 func (c *call) exportCtx(sc *gss.SecContext, ce ContextExport, allowed []int32) (*gssproxy.Ctx, error) {
 	out := &gssproxy.Ctx{Mech: sc.Mech()}
+	// The kernel has no use for composite names.
+	composite := ce != ContextExportLinuxLucidV1 || !sc.Done()
 	info, err := sc.Inquire()
 	if err == nil {
-		out.SrcName = nameToProxy(info.Source)
-		out.TargName = nameToProxy(info.Target)
+		out.SrcName = nameToProxyComposite(info.Source, composite)
+		out.TargName = nameToProxyComposite(info.Target, composite)
 		out.Lifetime = secondsLeft(info.Expiry)
 		out.Flags = uint64(info.Flags)
 		out.LocallyInitiated = info.LocallyInitiated
@@ -187,9 +189,6 @@ func (c *call) exportCtx(sc *gss.SecContext, ce ContextExport, allowed []int32) 
 			return nil, err
 		}
 		out.ExportedToken = tok
-		// The kernel has no use for composite names.
-		out.SrcName.ExportedComposite = nil
-		out.TargName.ExportedComposite = nil
 	default:
 		var tok []byte
 		if isKrb5(out.Mech) {
@@ -283,11 +282,10 @@ func (c *call) acceptSecContext(m gssproxy.Message) gssproxy.Message {
 			allowed = eo.AllowedEnctypes
 		}
 		if cred == nil {
-			if cred, err = c.addKrb5Creds(acqNormal, nil, nil, gss.CredAccept, 0); err != nil {
+			if cred, _, err = c.addKrb5Creds(acqNormal, nil, nil, gss.CredAccept, 0); err != nil {
 				return fail(err)
 			}
 		}
-		defer cred.Release()
 		if sc, err = c.reg.NewAcceptor(&gss.AcceptorConfig{Credential: cred, ChannelBindings: channelBindings(a.InputCB)}); err != nil {
 			return fail(err)
 		}
@@ -305,7 +303,7 @@ func (c *call) acceptSecContext(m gssproxy.Message) gssproxy.Message {
 	}
 	if done && a.RetDelegCred && sc.Flags()&gss.FlagDeleg != 0 {
 		if dc := sc.DelegatedCredential(); dc != nil {
-			gc, err := c.credToProxy(dc)
+			gc, err := c.credToProxy(c.own(dc))
 			if err != nil {
 				c.log.Warn("cannot hand out the delegated credential", "err", err)
 			} else {
@@ -405,11 +403,10 @@ func (c *call) initSecContext(m gssproxy.Message) gssproxy.Message {
 			if mech != "" && !isKrb5(mech) {
 				return fail(gss.NewError(gss.NoCred, 0, mech, "no credential for mechanism "+mech.String()))
 			}
-			if cred, err = c.addKrb5Creds(acqNormal, nil, nil, gss.CredInitiate, a.TimeReq); err != nil {
+			if cred, _, err = c.addKrb5Creds(acqNormal, nil, nil, gss.CredInitiate, a.TimeReq); err != nil {
 				return fail(err)
 			}
 		}
-		defer cred.Release()
 		var lifetime time.Duration
 		if a.TimeReq > 0 && a.TimeReq < 0xffffffff {
 			lifetime = time.Duration(a.TimeReq) * time.Second

@@ -98,7 +98,13 @@ func (c *call) importName(n *gssproxy.Name) (*gss.Name, error) {
 
 // nameToProxy describes a name as gssx_name: display form and type, and for
 // a mechanism name its exported and exported composite tokens.
-func nameToProxy(n *gss.Name) gssproxy.Name {
+func nameToProxy(n *gss.Name) gssproxy.Name { return nameToProxyComposite(n, true) }
+
+// nameToProxyComposite is nameToProxy leaving out the exported composite
+// name (the name's attributes, a PAC among them) unless composite is set:
+// encoding the attributes costs as much as a good part of an accept, for
+// a receiver that has no use for them.
+func nameToProxyComposite(n *gss.Name, composite bool) gssproxy.Name {
 	var out gssproxy.Name
 	if n == nil {
 		return out
@@ -108,6 +114,9 @@ func nameToProxy(n *gss.Name) gssproxy.Name {
 	if n.IsMN() {
 		if b, err := n.Export(); err == nil {
 			out.Exported = b
+		}
+		if !composite {
+			return out
 		}
 		if b, err := n.ExportComposite(); err == nil {
 			out.ExportedComposite = b
