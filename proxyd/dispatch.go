@@ -196,16 +196,6 @@ func gssErr(major gss.MajorStatus, msg string) error {
 // einval is the reference's answer to an option value it refuses.
 const einval = 22
 
-func toProxyOpts(in []gssproxy.Option) []Option {
-	out := make([]Option, len(in))
-	for i, o := range in {
-		out[i] = Option(o)
-	}
-	return out
-}
-
-func fromProxyOpt(o Option) gssproxy.Option { return gssproxy.Option(o) }
-
 func optBuf(b []byte) *[]byte {
 	if b == nil {
 		b = []byte{}

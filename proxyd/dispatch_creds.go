@@ -111,7 +111,7 @@ func (c *call) acquiredToProxy(a *acquiredCred) (*gssproxy.Cred, error) {
 func (c *call) openCred(gc *gssproxy.Cred) (*gss.Credential, CredElementOptions, error) {
 	var eo CredElementOptions
 	for _, el := range gc.Elements {
-		o := ParseCredElementOptions(toProxyOpts(el.Options))
+		o := ParseCredElementOptions(el.Options)
 		if o.AllowedEnctypes != nil {
 			eo.AllowedEnctypes = o.AllowedEnctypes
 		}
@@ -480,7 +480,7 @@ func (c *call) acquireCred(m gssproxy.Message) gssproxy.Message {
 		if in, _, err = c.openCred(a.InputCredHandle); err != nil {
 			return fail(err)
 		}
-		o, err := ParseAcquireCredOptions(toProxyOpts(a.Options))
+		o, err := ParseAcquireCredOptions(a.Options)
 		if err != nil {
 			return fail(gss.WrapError(gss.Failure, einval, "", "acquire_cred options", err))
 		}

@@ -243,7 +243,7 @@ func channelBindings(cb *gssproxy.CB) *gss.ChannelBindings {
 }
 
 func (c *call) callOptions(cc *gssproxy.CallCtx) (CallOptions, error) {
-	o, err := ParseCallOptions(toProxyOpts(cc.Options))
+	o, err := ParseCallOptions(cc.Options)
 	if err != nil {
 		return o, gss.WrapError(gss.Failure, einval, "", "call options", err)
 	}
@@ -323,7 +323,7 @@ func (c *call) acceptSecContext(m gssproxy.Message) gssproxy.Message {
 		if err != nil {
 			return fail(err)
 		}
-		res.Options = append(res.Options, fromProxyOpt(lc.Option()))
+		res.Options = append(res.Options, lc.Option())
 	}
 	if !done {
 		res.Status = gssproxy.Status{Major: uint64(gss.ContinueNeeded), Mech: mech}

@@ -137,13 +137,13 @@ func (c *call) importAndCanonName(m gssproxy.Message) gssproxy.Message {
 		res.Status = c.status(err, a.Mech)
 		return res
 	}
-	if ParseImportNameOptions(toProxyOpts(a.Options)).LocalName {
+	if ParseImportNameOptions(a.Options).LocalName {
 		local, err := c.localName(name)
 		if err != nil {
 			res.Status = c.status(err, a.Mech)
 			return res
 		}
-		res.Options = append(res.Options, fromProxyOpt(LocalNameOption([]byte(local))))
+		res.Options = append(res.Options, LocalNameOption([]byte(local)))
 		res.Status = c.status(nil, a.Mech)
 		return res
 	}

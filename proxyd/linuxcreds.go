@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os/user"
 	"strconv"
+
+	"github.com/gsskit/gsskit/gssproxy"
 )
 
 // LinuxCreds are the Unix credentials the Linux kernel's NFS server takes
@@ -100,4 +102,4 @@ func (c LinuxCreds) Marshal() []byte {
 
 // Option is the accept_sec_context result option carrying c. Its name is
 // "linux_creds_v1" with the NUL: the kernel matches 15 bytes exactly.
-func (c LinuxCreds) Option() Option { return cOption(ValLinuxCredsV1, c.Marshal()) }
+func (c LinuxCreds) Option() Option { return gssproxy.COption(gssproxy.ValLinuxCredsV1, c.Marshal()) }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/gsskit/gsskit/gssproxy"
 )
 
 // xdrOpaque encodes a variable-length opaque: big-endian length, bytes,
@@ -142,7 +144,7 @@ func TestLinuxCredsWire(t *testing.T) {
 		t.Errorf("uid word reads %d in host order", first)
 	}
 
-	wire := xdrOptions([]Option{StringOption("other", "x"), c.Option()})
+	wire := xdrOptions([]Option{gssproxy.CStringOption("other", "x"), c.Option()})
 	got, err := kernelDecodeCreds(wire)
 	if err != nil || got == nil || !reflect.DeepEqual(*got, c) {
 		t.Fatalf("kernel decode = %+v, %v", got, err)

@@ -3,64 +3,20 @@ package proxyd
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/gsskit/gsskit/gssproxy"
 )
 
 // Options are the name/value pairs (gssx_option) that GSS-PROXY calls,
-// credential elements and results carry. The reference writes every name
-// and string value with its C terminator (sizeof "name"), and compares
-// with that length, so "name" without the NUL does not match there; the
-// Linux kernel sends the NUL too. Parsing here accepts either form, and
-// the builders emit the reference's form.
+// credential elements and results carry. Their names, and how the
+// reference writes them (with the C terminator), are package gssproxy's
+// (gssproxy.OptExportedContextType and the rest, gssproxy.COption,
+// gssproxy.FindOption); this file says what the daemon makes of them.
+// Parsing accepts names and values with or without their NUL, and the
+// builders emit the reference's form.
 
 // Option is one gssx_option as it travels.
-type Option struct {
-	Name  []byte
-	Value []byte
-}
-
-// Option names and values the reference daemon, its interposer and the
-// Linux kernel use.
-const (
-	// In a call's gssx_call_ctx: the kernel asks for a lucid context and
-	// for the initiator's Unix credentials.
-	OptExportedContextType = "exported_context_type"
-	ValLinuxLucidV1        = "linux_lucid_v1"
-	OptExportedCredsType   = "exported_creds_type"
-	ValLinuxCredsV1        = "linux_creds_v1"
-
-	// In init_sec_context's options: the interposer asks for the
-	// credential to come back if the ticket cache changed
-	// (allow_client_ccache_sync); the answer is a sync_creds option
-	// whose value is an XDR gssx_cred.
-	OptSyncModifiedCreds = "sync_modified_creds"
-	ValSyncDefault       = "default"
-	OptSyncCreds         = "sync_creds"
-
-	// In acquire_cred's options: impersonation (S4U2Self) by name.
-	OptAcquireType     = "acquire_type"
-	ValImpersonateName = "impersonate_name"
-
-	// In import_and_canon_name's options: gss_localname through the
-	// proxy; the result carries the local name under the same option.
-	OptLocalName = "localname"
-
-	// In a gssx_cred element's options, from gss_set_cred_option on the
-	// interposer: allowed enctypes as an array of host-order int32, and
-	// "no channel-binding flags" with an empty value.
-	OptKrb5SetAllowedEnctypes = "krb5_set_allowed_enctype_values"
-	OptKrb5SetNoCIFlags       = "krb5_set_no_ci_flags"
-)
-
-// cOption builds an option the way the reference does: name with its NUL.
-func cOption(name string, value []byte) Option {
-	return Option{Name: append([]byte(name), 0), Value: value}
-}
-
-// StringOption is an option whose value is a string, both with NULs, as
-// the reference and the kernel write them.
-func StringOption(name, value string) Option {
-	return cOption(name, append([]byte(value), 0))
-}
+type Option = gssproxy.Option
 
 // optEqual reports whether b spells s, with or without one trailing NUL.
 func optEqual(b []byte, s string) bool {
@@ -68,17 +24,6 @@ func optEqual(b []byte, s string) bool {
 		b = b[:len(b)-1]
 	}
 	return string(b) == s
-}
-
-// findOption returns the first option with the name, as the reference's
-// gp_options_find does.
-func findOption(opts []Option, name string) (Option, bool) {
-	for _, o := range opts {
-		if optEqual(o.Name, name) {
-			return o, true
-		}
-	}
-	return Option{}, false
 }
 
 // OptionError is an option value the reference refuses; it answers the
@@ -132,15 +77,15 @@ type CallOptions struct {
 // the reference; unknown option names are ignored.
 func ParseCallOptions(opts []Option) (CallOptions, error) {
 	var co CallOptions
-	if o, ok := findOption(opts, OptExportedContextType); ok {
-		if !optEqual(o.Value, ValLinuxLucidV1) {
-			return CallOptions{}, &OptionError{Option: OptExportedContextType, Value: o.Value}
+	if v, ok := gssproxy.FindOption(opts, gssproxy.OptExportedContextType); ok {
+		if !optEqual(v, gssproxy.ValLinuxLucidV1) {
+			return CallOptions{}, &OptionError{Option: gssproxy.OptExportedContextType, Value: v}
 		}
 		co.ContextExport = ContextExportLinuxLucidV1
 	}
-	if o, ok := findOption(opts, OptExportedCredsType); ok {
-		if !optEqual(o.Value, ValLinuxCredsV1) {
-			return CallOptions{}, &OptionError{Option: OptExportedCredsType, Value: o.Value}
+	if v, ok := gssproxy.FindOption(opts, gssproxy.OptExportedCredsType); ok {
+		if !optEqual(v, gssproxy.ValLinuxCredsV1) {
+			return CallOptions{}, &OptionError{Option: gssproxy.OptExportedCredsType, Value: v}
 		}
 		co.CredsExport = CredsExportLinuxV1
 	}
@@ -151,8 +96,8 @@ func ParseCallOptions(opts []Option) (CallOptions, error) {
 // gss_rpc_upcall sends with every accept_sec_context.
 func KernelCallOptions() []Option {
 	return []Option{
-		StringOption(OptExportedContextType, ValLinuxLucidV1),
-		StringOption(OptExportedCredsType, ValLinuxCredsV1),
+		gssproxy.CStringOption(gssproxy.OptExportedContextType, gssproxy.ValLinuxLucidV1),
+		gssproxy.CStringOption(gssproxy.OptExportedCredsType, gssproxy.ValLinuxCredsV1),
 	}
 }
 
@@ -168,12 +113,12 @@ type InitSecContextOptions struct {
 
 // ParseInitSecContextOptions reads init_sec_context's options.
 func ParseInitSecContextOptions(opts []Option) InitSecContextOptions {
-	o, ok := findOption(opts, OptSyncModifiedCreds)
-	return InitSecContextOptions{SyncModifiedCreds: ok && optEqual(o.Value, ValSyncDefault)}
+	v, ok := gssproxy.FindOption(opts, gssproxy.OptSyncModifiedCreds)
+	return InitSecContextOptions{SyncModifiedCreds: ok && optEqual(v, gssproxy.ValSyncDefault)}
 }
 
 // SyncCredsOption carries an XDR-encoded gssx_cred back to the client.
-func SyncCredsOption(xdrCred []byte) Option { return cOption(OptSyncCreds, xdrCred) }
+func SyncCredsOption(xdrCred []byte) Option { return gssproxy.COption(gssproxy.OptSyncCreds, xdrCred) }
 
 // AcquireCredOptions are acquire_cred's options.
 type AcquireCredOptions struct {
@@ -186,12 +131,12 @@ type AcquireCredOptions struct {
 // other than impersonate_name is an *OptionError (the reference looks at
 // the option only when an input credential is present).
 func ParseAcquireCredOptions(opts []Option) (AcquireCredOptions, error) {
-	o, ok := findOption(opts, OptAcquireType)
+	v, ok := gssproxy.FindOption(opts, gssproxy.OptAcquireType)
 	if !ok {
 		return AcquireCredOptions{}, nil
 	}
-	if !optEqual(o.Value, ValImpersonateName) {
-		return AcquireCredOptions{}, &OptionError{Option: OptAcquireType, Value: o.Value}
+	if !optEqual(v, gssproxy.ValImpersonateName) {
+		return AcquireCredOptions{}, &OptionError{Option: gssproxy.OptAcquireType, Value: v}
 	}
 	return AcquireCredOptions{ImpersonateName: true}, nil
 }
@@ -205,13 +150,13 @@ type ImportNameOptions struct {
 
 // ParseImportNameOptions reads import_and_canon_name's options.
 func ParseImportNameOptions(opts []Option) ImportNameOptions {
-	_, ok := findOption(opts, OptLocalName)
+	_, ok := gssproxy.FindOption(opts, gssproxy.OptLocalName)
 	return ImportNameOptions{LocalName: ok}
 }
 
 // LocalNameOption answers a localname request. The reference sends the
 // local name's bytes as gss_localname returned them, without a NUL.
-func LocalNameOption(name []byte) Option { return cOption(OptLocalName, name) }
+func LocalNameOption(name []byte) Option { return gssproxy.COption(gssproxy.OptLocalName, name) }
 
 // CredElementOptions are the options set on a credential element by the
 // interposer's gss_set_cred_option.
@@ -236,7 +181,7 @@ func ParseCredElementOptions(opts []Option) CredElementOptions {
 	var ce CredElementOptions
 	for _, o := range opts {
 		switch {
-		case optEqual(o.Name, OptKrb5SetAllowedEnctypes):
+		case optEqual(o.Name, gssproxy.OptKrb5SetAllowedEnctypes):
 			n := len(o.Value) / 4
 			if n == 0 || ce.AllowedEnctypes != nil {
 				continue
@@ -245,7 +190,7 @@ func ParseCredElementOptions(opts []Option) CredElementOptions {
 			for i := range ce.AllowedEnctypes {
 				ce.AllowedEnctypes[i] = int32(binary.NativeEndian.Uint32(o.Value[4*i:]))
 			}
-		case optEqual(o.Name, OptKrb5SetNoCIFlags):
+		case optEqual(o.Name, gssproxy.OptKrb5SetNoCIFlags):
 			ce.NoCIFlags = true
 		}
 	}
@@ -258,8 +203,8 @@ func AllowedEnctypesOption(enctypes []int32) Option {
 	for i, e := range enctypes {
 		binary.NativeEndian.PutUint32(v[4*i:], uint32(e))
 	}
-	return cOption(OptKrb5SetAllowedEnctypes, v)
+	return gssproxy.COption(gssproxy.OptKrb5SetAllowedEnctypes, v)
 }
 
 // NoCIFlagsOption is the interposer's krb5_set_no_ci_flags option.
-func NoCIFlagsOption() Option { return cOption(OptKrb5SetNoCIFlags, nil) }
+func NoCIFlagsOption() Option { return gssproxy.COption(gssproxy.OptKrb5SetNoCIFlags, nil) }

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 	"unsafe"
+
+	"github.com/gsskit/gsskit/gssproxy"
 )
 
 func opt(name, value string) Option { return Option{Name: []byte(name), Value: []byte(value)} }
@@ -37,13 +39,13 @@ func TestParseCallOptions(t *testing.T) {
 			CallOptions{CredsExport: CredsExportLinuxV1}, ""},
 		{"two NULs do not match", []Option{opt("exported_context_type\x00\x00", "bogus")}, CallOptions{}, ""},
 		{"prefix does not match", []Option{opt("exported_context", "bogus")}, CallOptions{}, ""},
-		{"unknown context type", []Option{opt("exported_context_type\x00", "linux_lucid_v2\x00")}, CallOptions{}, OptExportedContextType},
-		{"empty context type", []Option{opt("exported_context_type\x00", "")}, CallOptions{}, OptExportedContextType},
-		{"unknown creds type", []Option{opt("exported_creds_type\x00", "posix\x00")}, CallOptions{}, OptExportedCredsType},
+		{"unknown context type", []Option{opt("exported_context_type\x00", "linux_lucid_v2\x00")}, CallOptions{}, gssproxy.OptExportedContextType},
+		{"empty context type", []Option{opt("exported_context_type\x00", "")}, CallOptions{}, gssproxy.OptExportedContextType},
+		{"unknown creds type", []Option{opt("exported_creds_type\x00", "posix\x00")}, CallOptions{}, gssproxy.OptExportedCredsType},
 		{"first option wins", []Option{opt("exported_context_type\x00", "linux_lucid_v1\x00"), opt("exported_context_type\x00", "bad")},
 			CallOptions{ContextExport: ContextExportLinuxLucidV1}, ""},
 		{"first option wins, even when bad", []Option{opt("exported_context_type\x00", "bad"), opt("exported_context_type\x00", "linux_lucid_v1\x00")},
-			CallOptions{}, OptExportedContextType},
+			CallOptions{}, gssproxy.OptExportedContextType},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseCallOptions(tc.opts)
@@ -71,7 +73,7 @@ func TestParseCallSpecificOptions(t *testing.T) {
 		want bool
 	}{
 		{nil, false},
-		{[]Option{StringOption(OptSyncModifiedCreds, ValSyncDefault)}, true},
+		{[]Option{gssproxy.CStringOption(gssproxy.OptSyncModifiedCreds, gssproxy.ValSyncDefault)}, true},
 		{[]Option{opt("sync_modified_creds", "default")}, true},
 		{[]Option{opt("sync_modified_creds\x00", "always\x00")}, false},
 		{[]Option{opt("sync_modified_creds\x00", "")}, false},
@@ -81,7 +83,7 @@ func TestParseCallSpecificOptions(t *testing.T) {
 		}
 	}
 
-	if a, err := ParseAcquireCredOptions([]Option{StringOption(OptAcquireType, ValImpersonateName)}); err != nil || !a.ImpersonateName {
+	if a, err := ParseAcquireCredOptions([]Option{gssproxy.CStringOption(gssproxy.OptAcquireType, gssproxy.ValImpersonateName)}); err != nil || !a.ImpersonateName {
 		t.Errorf("impersonate_name: %+v, %v", a, err)
 	}
 	if a, err := ParseAcquireCredOptions(nil); err != nil || a.ImpersonateName {
