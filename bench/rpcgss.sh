@@ -14,7 +14,9 @@
 #         RPCSEC_GSS none, integrity and privacy, for each N in CLIENTS;
 #      b. one Go client against one libtirpc client (one call in flight
 #         each) against each server, integrity and privacy;
-#   4. print the medians with the goals: integrity and privacy at least 2x
+#   4. print the medians, with each server's CPU time per call (from
+#      /proc, steadier than the rates on a shared machine), and the goals:
+#      integrity and privacy at least 2x
 #      libtirpc's rate with the Go server, and privacy costing the Go
 #      server less than 2x AUTH_NONE's rate.
 # Every echo is checked by the client that made it.
@@ -65,11 +67,16 @@ done
 # shellcheck disable=SC1091
 . "$work/realm.env"
 
-start_server() { # name command...
+# start_server NAME COMMAND...: starts a server that prints "listening
+# PORT" and records it; wait_port NAME then prints the port.
+start_server() {
 	local name=$1
 	shift
 	"$@" >"$work/$name.out" 2>"$work/$name.err" &
 	pids+=($!)
+}
+wait_port() {
+	local name=$1
 	for _ in $(seq 100); do
 		if grep -q '^listening ' "$work/$name.out" 2>/dev/null; then
 			awk '/^listening /{print $2; exit}' "$work/$name.out"
@@ -79,20 +86,35 @@ start_server() { # name command...
 	done
 	echo "bench: $name did not start" >&2
 	cat "$work/$name.err" >&2
-	exit 1
+	return 1
 }
-go_port=$(start_server go-server "$work/go-server" -addr 127.0.0.1 -keytab "$KRB5_KTNAME" -principal nfs@localhost)
-c_port=$(start_server c-server "$work/c-server" nfs@localhost)
+start_server go-server "$work/go-server" -addr 127.0.0.1 -keytab "$KRB5_KTNAME" -principal nfs@localhost
+go_pid=$!
+start_server c-server "$work/c-server" nfs@localhost
+c_pid=$!
+go_port=$(wait_port go-server)
+c_port=$(wait_port c-server)
+tick=$(getconf CLK_TCK)
+
+# cputicks PID: the process's user and system CPU time so far, in ticks.
+cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 echo "realm $KRBTEST_REALM; Go server on port $go_port, libtirpc server on port $c_port; $rounds rounds of ${secs}s, $size-byte echoes"
 
-# cload N PORT SERVICE: N libtirpc clients at once; prints the total rate.
+# cload N PORT SERVICE [PID]: N libtirpc clients at once; prints the total
+# rate and, given the server's PID, the server's CPU time per call in
+# microseconds (which the other work on a shared machine disturbs less
+# than the rate).
 cload() {
-	local n=$1 port=$2 svc=$3 i
+	local n=$1 port=$2 svc=$3 pid=${4:-} i t0=0 t1=0
+	[[ -n $pid ]] && t0=$(cputicks "$pid")
 	for i in $(seq "$n"); do
 		"$work/c-client" load "$port" nfs@localhost "$svc" "$size" "$secs" >"$work/cl.$i" &
 	done
 	wait
-	cat "$work"/cl.* | awk '$1 == "calls" {c += $2; s += $4; n++} END {if (n) printf "%.0f\n", c / (s / n)}'
+	[[ -n $pid ]] && t1=$(cputicks "$pid")
+	cat "$work"/cl.* | awk -v ticks=$((t1 - t0)) -v hz="$tick" -v pid="$pid" '
+		$1 == "calls" {c += $2; s += $4; n++}
+		END {if (n) {printf "%.0f", c / (s / n); if (pid != "") printf " %.1f", ticks / hz * 1e6 / c; printf "\n"}}'
 	rm -f "$work"/cl.*
 }
 
@@ -107,9 +129,9 @@ for round in $(seq "$rounds"); do
 	for n in $clients; do
 		for svc in authnone none integrity privacy; do
 			for server in go c; do
-				port=$go_port
-				[[ $server == c ]] && port=$c_port
-				rate=$(cload "$n" "$port" "$svc")
+				port=$go_port pid=$go_pid
+				[[ $server == c ]] && port=$c_port pid=$c_pid
+				rate=$(cload "$n" "$port" "$svc" "$pid")
 				echo "cload $n $server $svc $rate" | tee -a "$work/results.txt"
 			done
 		done
@@ -133,13 +155,13 @@ awk -v clients="$clients" '
 		return (n % 2) ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
 	}
 	function add(k, v) { r[k] = (k in r) ? r[k] " " v : v }
-	$1 == "cload" { add("cload " $2 " " $3 " " $4, $5) }
+	$1 == "cload" { add("cload " $2 " " $3 " " $4, $5); if (NF >= 6) add("cpu " $2 " " $3 " " $4, $6) }
 	$1 == "client" { add("client " $2 " " $3 " " $4, $5) }
 	END {
 		nc = split(clients, cl, " ")
-		printf "\nlibtirpc client load against each server\n"
-		printf "| %-9s | %-20s | %11s | %15s | %7s | %-22s |\n", "clients", "auth", "Go server", "libtirpc server", "Go/C", "goal"
-		printf "|-----------|----------------------|------------:|----------------:|--------:|------------------------|\n"
+		printf "\nlibtirpc client load against each server: calls/s, and the server'"'"'s CPU time per call (us)\n"
+		printf "| %-9s | %-20s | %11s | %15s | %7s | %-22s | %9s | %9s |\n", "clients", "auth", "Go server", "libtirpc server", "Go/C", "goal", "Go CPU", "C CPU"
+		printf "|-----------|----------------------|------------:|----------------:|--------:|------------------------|----------:|----------:|\n"
 		for (i = 1; i <= nc; i++) {
 			n = cl[i]
 			split("authnone none integrity privacy", svcs, " ")
@@ -149,10 +171,10 @@ awk -v clients="$clients" '
 				label = (svc == "authnone") ? "AUTH_NONE" : "RPCSEC_GSS " svc
 				goal = "-"
 				if (svc == "integrity" || svc == "privacy") goal = ">= 2x: " ((g >= 2 * c) ? "met" : "NOT met")
-				printf "| %-9s | %-20s | %11.0f | %15.0f | %6.2fx | %-22s |\n", n, label, g, c, (c > 0) ? g / c : 0, goal
+				printf "| %-9s | %-20s | %11.0f | %15.0f | %6.2fx | %-22s | %9.1f | %9.1f |\n", n, label, g, c, (c > 0) ? g / c : 0, goal, median(r["cpu " n " go " svc]), median(r["cpu " n " c " svc])
 			}
 			a = median(r["cload " n " go authnone"]); p = median(r["cload " n " go privacy"])
-			printf "| %-9s | %-20s | %11s | %15s | %7s | %-22s |\n", n, "privacy cost, Go", sprintf("%.2fx", a / p), "", "", "< 2x: " ((a / p < 2) ? "met" : "NOT met")
+			printf "| %-9s | %-20s | %11s | %15s | %7s | %-22s | %9s | %9s |\n", n, "privacy cost, Go", sprintf("%.2fx", a / p), "", "", "< 2x: " ((a / p < 2) ? "met" : "NOT met"), "", ""
 		}
 		printf "\none client, one call in flight, against each server\n"
 		printf "| %-20s | %-12s | %11s | %15s | %7s |\n", "auth", "client", "Go server", "libtirpc server", "Go/C"
