@@ -409,7 +409,7 @@ func (b *bench) round(round int, name string) ([]*result, error) {
 	var results []*result
 	var errs []error
 	for _, op := range b.o.ops {
-		fmt.Printf("== round %d/%d: %s, %s: %d clients x %d calls\n", round, b.o.rounds, name, op, b.o.clients, b.o.calls)
+		fmt.Printf("== round %d/%d: %s, %s: %d clients x %d calls (load average %s)\n", round, b.o.rounds, name, op, b.o.clients, b.o.calls, loadavg())
 		res, err := b.measure(d, name, op, filepath.Join(dir, op))
 		if res != nil {
 			res.round = round
