@@ -383,7 +383,13 @@ func (c *Conn) readCommand() ([]byte, error) {
 		return nil, handshakeReadErr(err)
 	}
 	if flags&flagCommand == 0 {
-		return nil, protoErr("message frame during the handshake")
+		return nil, protoErr("data frame during the handshake, before READY")
+	}
+	if len(c.rbuf) > 0 {
+		// An empty body is libzmq's command after the last token.
+		if _, err := ParseCommand(c.rbuf); err != nil {
+			return nil, err
+		}
 	}
 	return c.rbuf, nil
 }
