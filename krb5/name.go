@@ -233,6 +233,32 @@ type krbName struct {
 	mu    sync.Mutex
 	attrs map[string]nameAttr
 	order []string
+	// pac lists the known buffers of the PAC attribute under their
+	// attribute names, worked out at the first look after the PAC is set:
+	// exporting a composite name asks for the attribute list once per
+	// attribute, and each look used to parse the PAC again.
+	pac     []pacAttr
+	pacDone bool
+}
+
+type pacAttr struct {
+	name string
+	data []byte
+}
+
+// pacAttrs is n.pac, worked out if need be; n.mu is held.
+func (n *krbName) pacAttrs() []pacAttr {
+	if !n.pacDone {
+		n.pac, n.pacDone = nil, true
+		if a, ok := n.attrs[attrMSPAC]; ok && len(a.values) > 0 {
+			for _, b := range pacBuffers(a.values[0]) {
+				if name, ok := pacBufferNames[b.typ]; ok {
+					n.pac = append(n.pac, pacAttr{name: attrMSPAC + name, data: b.data})
+				}
+			}
+		}
+	}
+	return n.pac
 }
 
 type nameAttr struct {
@@ -278,6 +304,7 @@ func (n *krbName) setAttribute(attr string, values [][]byte, authenticated bool)
 		vs[i] = slices.Clone(v)
 	}
 	n.attrs[attr] = nameAttr{values: vs, authenticated: authenticated}
+	n.pac, n.pacDone = nil, false
 }
 
 func (n *krbName) Mech() gss.OID {
@@ -315,11 +342,9 @@ func (n *krbName) Attributes() []string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	out := slices.Clone(n.order)
-	if a, ok := n.attrs[attrMSPAC]; ok && len(a.values) > 0 {
-		for _, b := range pacBuffers(a.values[0]) {
-			if name, ok := pacBufferNames[b.typ]; ok && !slices.Contains(out, attrMSPAC+name) {
-				out = append(out, attrMSPAC+name)
-			}
+	for _, p := range n.pacAttrs() {
+		if !slices.Contains(out, p.name) {
+			out = append(out, p.name)
 		}
 	}
 	return out
@@ -331,11 +356,9 @@ func (n *krbName) Attribute(attr string) ([][]byte, bool, error) {
 	a, ok := n.attrs[attr]
 	if !ok && strings.HasPrefix(attr, attrMSPAC) && attr != attrMSPAC {
 		// A PAC buffer: its raw NDR bytes, vouched for as the PAC is.
-		if pac, has := n.attrs[attrMSPAC]; has && len(pac.values) > 0 {
-			for _, b := range pacBuffers(pac.values[0]) {
-				if attrMSPAC+pacBufferNames[b.typ] == attr {
-					return [][]byte{slices.Clone(b.data)}, pac.authenticated, nil
-				}
+		for _, p := range n.pacAttrs() {
+			if p.name == attr {
+				return [][]byte{slices.Clone(p.data)}, n.attrs[attrMSPAC].authenticated, nil
 			}
 		}
 	}

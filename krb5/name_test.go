@@ -304,6 +304,23 @@ func TestPACBufferAttributes(t *testing.T) {
 	if _, _, err := n.Attribute("urn:mspac:device-info"); !errors.Is(err, gss.ErrUnavailable) {
 		t.Fatalf("absent buffer: %v", err)
 	}
+	// Another PAC replaces the buffers looked at before, and its flag.
+	other := binary.LittleEndian.AppendUint32(nil, 1)
+	other = binary.LittleEndian.AppendUint32(other, 0)
+	other = binary.LittleEndian.AppendUint32(other, 14)
+	other = binary.LittleEndian.AppendUint32(other, 3)
+	other = binary.LittleEndian.AppendUint64(other, 8+16)
+	other = append(other, "dev"...)
+	n.setAttribute(attrMSPAC, [][]byte{other}, false)
+	if got := strings.Join(n.Attributes(), ","); got != "urn:mspac:,urn:mspac:device-info" {
+		t.Fatalf("attributes after a new PAC %q", got)
+	}
+	if v, auth, err := n.Attribute("urn:mspac:device-info"); err != nil || auth || string(v[0]) != "dev" {
+		t.Fatalf("device-info of the new PAC %q %v %v", v, auth, err)
+	}
+	if _, _, err := n.Attribute("urn:mspac:logon-info"); !errors.Is(err, gss.ErrUnavailable) {
+		t.Fatalf("buffer of the old PAC: %v", err)
+	}
 }
 
 func FuzzPACBuffers(f *testing.F) {
