@@ -149,7 +149,9 @@ func TestZAPTemporaryFailure(t *testing.T) {
 	}{
 		{"300", func(context.Context, *zmtp.ZAPRequest) (*zmtp.ZAPReply, error) {
 			return &zmtp.ZAPReply{StatusCode: zmtp.ZAPTempFailure}, nil
-		}, func(err error) bool { return err != nil && strings.Contains(err.Error(), "closed the connection instead of sending READY") }},
+		}, func(err error) bool {
+			return err != nil && strings.Contains(err.Error(), "closed the connection instead of sending READY")
+		}},
 		{"handler error", func(context.Context, *zmtp.ZAPRequest) (*zmtp.ZAPReply, error) {
 			return nil, errors.New("directory unreachable")
 		}, func(err error) bool {
