@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,11 @@ type kafkaEnv struct {
 // cluster with the given topics, and a gateway in front of it.
 func startKafka(t testing.TB, lifetime time.Duration, topics ...string) *kafkaEnv {
 	t.Helper()
+	// A realm name of its own per test: in-process MEMORY ccaches (the
+	// gss-proxy daemon's among them) outlive a test, and a later realm of
+	// the same name would be handed tickets under another realm's keys.
 	r := krbtest.StartT(t, krbtest.Config{
+		Realm:    realmFor(t),
 		Users:    map[string]string{"alice": alicePassword},
 		Services: []krbtest.Service{{Principal: kafkaService}},
 	})
@@ -63,6 +68,7 @@ func (e *kafkaEnv) gateway(t testing.TB, auth ServerConfig) *Gateway {
 		Routes:        []Route{{Listen: "127.0.0.1:0", Upstream: e.cluster.ListenAddrs()[0]}},
 		AdvertiseHost: "localhost",
 		Auth:          auth,
+		Logger:        slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +78,24 @@ func (e *kafkaEnv) gateway(t testing.TB, auth ServerConfig) *Gateway {
 	}
 	t.Cleanup(func() { gw.Close() })
 	return gw
+}
+
+func realmFor(t testing.TB) string {
+	var b strings.Builder
+	for _, r := range strings.ToUpper(t.Name()) {
+		if (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		}
+	}
+	return b.String() + ".TEST"
+}
+
+// testLog sends the gateway's log to the test's, shown when it fails.
+type testLog struct{ t testing.TB }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 func serviceCred(t testing.TB, r *krbtest.Realm) *gss.Credential {
