@@ -474,6 +474,7 @@ type clientCall struct {
 	seq     uint32
 	service Service
 	qop     gss.QOP
+	seqb    [4]byte // the reply verifier's input, off the stack (see dataCall)
 }
 
 var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 8192); return &b }}
@@ -510,8 +511,8 @@ func (c *clientCall) UnwrapResults(verf oncrpc.OpaqueAuth, results []byte) ([]by
 	if verf.Flavor != oncrpc.FlavorGSS {
 		return nil, badReply("reply verifier of flavor "+verf.Flavor.String(), nil)
 	}
-	s := seqBytes(c.seq)
-	if _, err := c.cc.sec.verifyMIC(s[:], verf.Body); err != nil {
+	put32(c.seqb[:], c.seq)
+	if _, err := c.cc.sec.verifyMIC(c.seqb[:], verf.Body); err != nil {
 		return nil, badReply("reply verifier is not the MIC of the sequence number", err)
 	}
 	var err error

@@ -362,7 +362,11 @@ type dataCall struct {
 	service Service
 	qop     gss.QOP
 	buf     *[]byte // the unwrapped arguments of a privacy call
-	verf    [64]byte
+	// seqb and verf are the reply verifier's input and output, here
+	// because the dataCall is on the heap anyway and a stack array passed
+	// to the mechanism would be another allocation.
+	seqb [4]byte
+	verf [64]byte
 }
 
 func (d *dataCall) UnwrapArgs(args []byte) ([]byte, error) {
@@ -383,8 +387,8 @@ func (d *dataCall) UnwrapArgs(args []byte) ([]byte, error) {
 // Verifier is the MIC of the sequence number. A failure to make it is
 // RPCSEC_GSS_CTXPROBLEM (RFC 2203 section 5.3.3.4.1).
 func (d *dataCall) Verifier() (oncrpc.OpaqueAuth, error) {
-	s := seqBytes(d.seq)
-	mic, err := d.x.sec.getMIC(d.verf[:0], s[:], d.qop)
+	put32(d.seqb[:], d.seq)
+	mic, err := d.x.sec.getMIC(d.verf[:0], d.seqb[:], d.qop)
 	if err != nil {
 		return oncrpc.OpaqueAuth{}, oncrpc.RPCSECGSSCtxProblem
 	}
