@@ -1,7 +1,6 @@
 package zmtp
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -286,9 +285,16 @@ func appendFrame(dst []byte, flags byte, body []byte) []byte {
 	return append(appendFrameHeader(dst, flags, len(body)), body...)
 }
 
-// frameReader reads frames from a buffered stream.
+// byteStream is what frames are read from: a bufio.Reader for our own
+// connections, an exactReader for a stream shared with other code.
+type byteStream interface {
+	io.Reader
+	io.ByteReader
+}
+
+// frameReader reads frames.
 type frameReader struct {
-	r   *bufio.Reader
+	r   byteStream
 	max int64 // largest frame body accepted
 	hdr [8]byte
 }

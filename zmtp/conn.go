@@ -192,8 +192,11 @@ type Conn struct {
 	typ SocketType
 	cfg *Config
 
-	br *bufio.Reader
+	br byteStream
 	fr frameReader
+	// anyType is set for HandshakeStream, whose caller may use socket
+	// types this package does not implement and checks them itself.
+	anyType bool
 
 	// gmu serializes calls on sc: a gss.SecContext is not safe for
 	// concurrent use, and Send and Recv wrap and unwrap from different
@@ -304,7 +307,11 @@ func (c *Conn) Handshake(ctx context.Context) (err error) {
 		return protoErr("security mechanism mismatch: we use %s, the peer %s", mech, g.Mechanism)
 	}
 	c.peer = &Peer{Address: c.nc.RemoteAddr(), Mechanism: mech, Version: versionString(g)}
+	return c.securityHandshake(ctx)
+}
 
+// securityHandshake runs the mechanism's commands and the READY exchange.
+func (c *Conn) securityHandshake(ctx context.Context) (err error) {
 	if c.cfg.GSSAPI != nil {
 		if c.cfg.GSSAPI.Server {
 			err = c.gssapiServer(ctx)
@@ -327,6 +334,11 @@ func (c *Conn) Handshake(ctx context.Context) (err error) {
 
 // readyBody builds our READY command body.
 func (c *Conn) readyBody() []byte {
+	if c.anyType && len(c.cfg.Identity) > 0 && !c.typ.sendsIdentity() {
+		b := append([]byte(cmdReady), appendProperty(nil, PropSocketType, []byte(c.typ))...)
+		b = appendProperty(b, PropIdentity, c.cfg.Identity)
+		return appendMetadata(b, c.cfg.Metadata)
+	}
 	return appendReady(nil, c.typ, c.cfg.Identity, c.cfg.Metadata)
 }
 
@@ -343,7 +355,7 @@ func (c *Conn) takeReady(body []byte) error {
 		return fmt.Errorf("%w (in the peer's READY)", err)
 	}
 	st, _ := md.Get(PropSocketType)
-	if !c.typ.compatible(st) {
+	if !c.anyType && !c.typ.compatible(st) {
 		return protoErr("peer socket type %q cannot talk to %s", st, c.typ)
 	}
 	c.peer.SocketType = SocketType(st)
