@@ -71,7 +71,7 @@ type Gateway struct {
 	conns        map[net.Conn]struct{}
 	closed       bool
 
-	connections, forwarded atomic.Int64
+	connections, forwarded, streamed atomic.Int64
 }
 
 type gwRoute struct {
@@ -228,11 +228,15 @@ type GatewayStats struct {
 	Auth        Stats
 	Connections int64 // accepted
 	Forwarded   int64 // requests sent upstream
+	// Streamed counts the large frames (requests and responses) passed
+	// from socket to socket without being held.
+	Streamed int64
 }
 
 // Stats returns the counters.
 func (g *Gateway) Stats() GatewayStats {
-	return GatewayStats{Auth: g.auth.Stats(), Connections: g.connections.Load(), Forwarded: g.forwarded.Load()}
+	return GatewayStats{Auth: g.auth.Stats(), Connections: g.connections.Load(), Forwarded: g.forwarded.Load(),
+		Streamed: g.streamed.Load()}
 }
 
 func (g *Gateway) track(c net.Conn) bool {
@@ -355,6 +359,11 @@ func (g *Gateway) serve(ctx context.Context, r *gwRoute, c net.Conn) {
 	}()
 	ubw := bufio.NewWriterSize(up, 64<<10)
 	for {
+		if handled, stop := g.stream(ctx, log, sc, c, br, up, ubw, push); stop {
+			return
+		} else if handled {
+			continue
+		}
 		frame, err := ReadFrame(br, buf, sc.MaxReceiveSize(g.maxReq))
 		if err != nil {
 			g.readFailed(log, sc, err)
@@ -406,6 +415,69 @@ func (g *Gateway) serve(ctx context.Context, r *gwRoute, c net.Conn) {
 			}
 		}
 	}
+}
+
+// streamMin is the size from which a frame is passed through without being
+// held: the header is read from what is buffered and the rest goes from
+// one socket to the other (splice(2) on Linux), so a large produce request
+// or fetch response costs the gateway no copy through its own memory.
+const streamMin = 64 << 10
+
+// stream forwards one large ordinary request, if that is what comes next.
+func (g *Gateway) stream(ctx context.Context, log *slog.Logger, sc *ServerConn, c net.Conn, br *bufio.Reader,
+	up net.Conn, ubw *bufio.Writer, push func(pending) bool) (handled, stop bool) {
+	hdr, err := br.Peek(4)
+	if err != nil {
+		return false, false
+	}
+	size := int(int32(binary.BigEndian.Uint32(hdr)))
+	if size < streamMin || size > sc.MaxReceiveSize(g.maxReq) {
+		return false, false
+	}
+	prefix, err := br.Peek(min(4+size, br.Size()))
+	if err != nil {
+		return false, false
+	}
+	h, body, err := ParseRequestHeader(prefix[4:])
+	if err != nil || h.Key == KeySASLHandshake || h.Key == KeySASLAuthenticate {
+		return false, false
+	}
+	if h.Key == KeyProduce || h.Key == KeyFetch {
+		if upMin, known := g.upstreamMin(h.Key); !known || h.Version < upMin {
+			return false, false // compat.go needs the whole request
+		}
+	}
+	resp, v, herr := sc.Handle(ctx, prefix[4:])
+	if v != Forward {
+		log.Debug("kafka gateway: closing", "reason", herr)
+		ubw.Flush()
+		push(pending{isLocal: true, local: resp, close: true})
+		return true, true
+	}
+	answered := true
+	if h.Key == KeyProduce {
+		acks, ok := produceAcks(h, body)
+		answered = !ok || acks != 0
+	}
+	if answered && !push(pending{key: h.Key, version: h.Version, corr: h.CorrelationID}) {
+		return true, true
+	}
+	n := min(br.Buffered(), 4+size)
+	b, _ := br.Peek(n)
+	ubw.Write(b)
+	br.Discard(n)
+	if err := ubw.Flush(); err != nil {
+		return true, true
+	}
+	if rest := 4 + size - n; rest > 0 {
+		// br's buffer is empty now: the rest is still in the socket.
+		if _, err := io.CopyN(up, c, int64(rest)); err != nil {
+			return true, true
+		}
+	}
+	g.forwarded.Add(1)
+	g.streamed.Add(1)
+	return true, false
 }
 
 func (g *Gateway) readFailed(log *slog.Logger, sc *ServerConn, err error) {
@@ -461,6 +533,22 @@ func (g *Gateway) respond(r *gwRoute, c, up net.Conn, queue <-chan pending) erro
 				if _, err := bw.Write(out); err != nil {
 					return err
 				}
+			} else if size+4 >= streamMin {
+				if err := bw.Flush(); err != nil {
+					return err
+				}
+				n := min(ubr.Buffered(), int(size)+4)
+				b, _ := ubr.Peek(n)
+				if _, err := c.Write(b); err != nil {
+					return err
+				}
+				ubr.Discard(n)
+				if rest := int(size) + 4 - n; rest > 0 {
+					if _, err := io.CopyN(c, up, int64(rest)); err != nil {
+						return err
+					}
+				}
+				g.streamed.Add(1)
 			} else if _, err := io.CopyN(bw, ubr, int64(size)+4); err != nil {
 				return err
 			}

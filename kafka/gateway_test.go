@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/gsskit/gsskit/sasl"
+	"github.com/gsskit/gsskit/sasl/sasltest"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -292,4 +294,52 @@ func FuzzMessageConversion(f *testing.F) {
 		batchesToMessageSet(in, 0)
 		batchesToMessageSet(in, 1)
 	})
+}
+
+// TestGatewayLargeFrames produces and fetches batches far above the size
+// from which the gateway passes frames from socket to socket.
+func TestGatewayLargeFrames(t *testing.T) {
+	gw, h := startTestGateway(t, ServerConfig{})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(gw.Advertised()[0]),
+		kgo.SASL(FranzMechanism(&ClientConfig{Registry: h.reg, Mech: sasltest.OID, NoMutual: true})),
+		kgo.DefaultProduceTopic("t"), kgo.ConsumeTopics("t"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.ProducerBatchMaxBytes(4<<20), kgo.FetchMaxBytes(8<<20), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var want [][]byte
+	for i := 0; i < 12; i++ {
+		v := bytes.Repeat([]byte{byte('a' + i)}, 300<<10+i)
+		want = append(want, v)
+		cl.Produce(ctx, &kgo.Record{Value: v}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var got [][]byte
+	for len(got) < len(want) && ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		for _, fe := range fs.Errors() {
+			t.Fatal(fe.Err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, r.Value) })
+	}
+	if len(got) != len(want) {
+		t.Fatalf("fetched %d of %d records", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("record %d differs", i)
+		}
+	}
+	if s := gw.Stats(); s.Streamed < 2 {
+		t.Fatalf("no frame went socket to socket: %+v", s)
+	}
 }
