@@ -107,11 +107,14 @@ func (d *Daemon) handler(proc uint32, fn procFunc) oncrpc.HandlerFunc {
 			slog.Any("service", svc.Name), slog.Any("proc", name),
 		}}
 		c.log = slog.New(&c.logh)
-		out := fn(c, arg)
-		out.MarshalXDR(res)
-		for _, cr := range c.owned {
-			cr.Release()
-		}
+		d.workers.run(func() {
+			defer func() {
+				for _, cr := range c.owned {
+					cr.Release()
+				}
+			}()
+			fn(c, arg).MarshalXDR(res)
+		})
 		return nil
 	}
 }
