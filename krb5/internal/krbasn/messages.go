@@ -528,6 +528,11 @@ func DecodeAPReq(b []byte, r *APReq) error {
 		return err
 	}
 	r.PVNO = int(v)
+	if r.PVNO != 5 {
+		// The encoders always write 5, so accepting another value would
+		// decode to something that cannot be written back.
+		return fail(what, "protocol version is not 5")
+	}
 	if v, c, err = explicitInt(c, 1, what+" msg-type"); err != nil {
 		return err
 	}
@@ -692,6 +697,11 @@ func DecodeAPRep(b []byte, r *messages.APRep) error {
 		return err
 	}
 	r.PVNO = int(v)
+	if r.PVNO != 5 {
+		// The encoders always write 5, so accepting another value would
+		// decode to something that cannot be written back.
+		return fail(what, "protocol version is not 5")
+	}
 	if v, c, err = explicitInt(c, 1, what+" msg-type"); err != nil {
 		return err
 	}
