@@ -262,3 +262,45 @@ func TestSaramaReauthenticates(t *testing.T) {
 	}
 	t.Logf("%d messages, %d authentications, %d re-authentications", len(want), s.Authentications, s.Reauthentications)
 }
+
+// TestSaramaOwnGSSAPI: sarama's built-in GSSAPI (gokrb5, keytab) against
+// the gateway. It is a peer the server side must tolerate: it asks for no
+// mutual authentication, so the offer follows its AP-REQ at once, and it
+// answers the offer by echoing it back, buffer size included. With
+// SaslHandshake v0 and no ApiVersions it sends its token first, KIP-43's
+// legacy flow.
+func TestSaramaOwnGSSAPI(t *testing.T) {
+	e := startKafka(t, 0, "sarama-own")
+	for _, tc := range []struct {
+		legacy bool
+		flow   Flow
+	}{{false, FlowAuthenticate}, {true, FlowLegacy}} {
+		before := e.gw.Stats().Auth.ByFlow[tc.flow]
+		cfg := sarama.NewConfig()
+		cfg.Net.SASL.Enable = true
+		cfg.Net.SASL.Mechanism = sarama.SASLTypeGSSAPI
+		cfg.Net.SASL.Version = sarama.SASLHandshakeV1
+		if tc.legacy {
+			cfg.Net.SASL.Version = sarama.SASLHandshakeV0
+			cfg.ApiVersionsRequest = false
+		}
+		cfg.Net.SASL.GSSAPI = sarama.GSSAPIConfig{AuthType: sarama.KRB5_KEYTAB_AUTH, KeyTabPath: e.realm.ClientKeytab("alice"),
+			KerberosConfigPath: e.realm.Krb5Conf(), ServiceName: "kafka", Username: "alice", Realm: e.realm.Name(),
+			DisablePAFXFAST: true}
+		cfg.Producer.Return.Successes = true
+		p, err := sarama.NewSyncProducer([]string{e.addr}, cfg)
+		if err != nil {
+			t.Fatalf("legacy=%v: %v", tc.legacy, err)
+		}
+		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: "sarama-own", Value: sarama.StringEncoder("x")}); err != nil {
+			t.Fatalf("legacy=%v: %v", tc.legacy, err)
+		}
+		p.Close()
+		if e.gw.Stats().Auth.ByFlow[tc.flow] == before {
+			t.Fatalf("legacy=%v: flow %v not used: %+v", tc.legacy, tc.flow, e.gw.Stats().Auth)
+		}
+	}
+	if s := e.gw.Stats().Auth; s.Failures != 0 {
+		t.Fatalf("%+v", s)
+	}
+}
