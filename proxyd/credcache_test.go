@@ -11,6 +11,7 @@ import (
 
 	"github.com/gsskit/gsskit/gss"
 	"github.com/gsskit/gsskit/gssproxy"
+	"github.com/gsskit/gsskit/internal/krbtest"
 	"github.com/gsskit/gsskit/internal/proxytest"
 )
 
@@ -29,28 +30,7 @@ func TestReplayedAPReqRefused(t *testing.T) {
 		c := gssproxy.NewClient(&gssproxy.Config{Socket: d.Socket("accept")})
 		defer c.Close()
 
-		cc := filepath.Join(t.TempDir(), "alice.ccache")
-		r.KinitT(t, "alice", cc)
-		reg, err := proxytest.GsskitRegistry(append(r.Env(), "KRB5CCNAME=FILE:"+cc))
-		if err != nil {
-			t.Fatal(err)
-		}
-		target, err := reg.ImportName("host@localhost", gss.NTHostbasedService)
-		if err != nil {
-			t.Fatal(err)
-		}
-		apReq := func() []byte {
-			sc, err := reg.NewInitiator(&gss.InitiatorConfig{Target: target, Flags: gss.FlagMutual})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sc.Delete()
-			tok, err := sc.Step(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return tok
-		}
+		apReq := aliceAPReqs(t, r)
 		handle := func() *gssproxy.Cred {
 			res, err := c.AcquireCred(ctx, &gssproxy.AcquireCredArg{Usage: gssproxy.CredAccept})
 			if err != nil {
@@ -86,6 +66,70 @@ func TestReplayedAPReqRefused(t *testing.T) {
 		wantReplay("again with the same handle", accept(h1, tok))
 		wantReplay("again with another handle", accept(h2, tok))
 		wantReplay("again without a credential", accept(nil, tok))
+	})
+}
+
+// aliceAPReqs returns a function making AP-REQs from alice to
+// host/localhost, with gsskit's krb5 in this process.
+func aliceAPReqs(t *testing.T, r *krbtest.Realm) func() []byte {
+	cc := filepath.Join(t.TempDir(), "alice.ccache")
+	r.KinitT(t, "alice", cc)
+	reg, err := proxytest.GsskitRegistry(append(r.Env(), "KRB5CCNAME=FILE:"+cc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := reg.ImportName("host@localhost", gss.NTHostbasedService)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() []byte {
+		t.Helper()
+		sc, err := reg.NewInitiator(&gss.InitiatorConfig{Target: target, Flags: gss.FlagMutual})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sc.Delete()
+		tok, err := sc.Step(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+}
+
+// The names of an accepted context go back as the reference sends them:
+// display form, type, exported token and exported composite name (which
+// carries the initiator's PAC). Encoding the composite name is a good part
+// of the daemon's work per accept, but the reference's interposer is owed
+// it.
+func TestAcceptedContextNames(t *testing.T) {
+	forEachDaemon(t, func(t *testing.T, start func(proxytest.Config) proxytest.Daemon) {
+		r := realmOf(t)
+		d := start(proxytest.Config{Services: []proxytest.Service{acceptService(r)}})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c := gssproxy.NewClient(&gssproxy.Config{Socket: d.Socket("accept")})
+		defer c.Close()
+		res, err := c.AcceptSecContext(ctx, &gssproxy.AcceptSecContextArg{InputToken: aliceAPReqs(t, r)()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []struct {
+			side  string
+			name  gssproxy.Name
+			want  string
+			attrs bool
+		}{
+			{"src_name", res.Context.SrcName, r.Principal("alice"), true},
+			{"targ_name", res.Context.TargName, r.Principal("host/localhost"), false},
+		} {
+			if n.name.String() != n.want || n.name.NameType != gss.NTKrb5Principal || len(n.name.Exported) == 0 {
+				t.Errorf("%s: %q type %s, exported %d bytes; want %s", n.side, n.name.String(), n.name.NameType, len(n.name.Exported), n.want)
+			}
+			if c := len(n.name.ExportedComposite); c == 0 || n.attrs && c <= len(n.name.Exported) {
+				t.Errorf("%s: %d bytes of exported composite name beside %d of exported name", n.side, c, len(n.name.Exported))
+			}
+		}
 	})
 }
 
