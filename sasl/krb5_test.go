@@ -23,7 +23,9 @@ const (
 
 // startRealm starts a realm with alice and kafka/localhost, points this
 // process at it and puts alice's TGT in the default ccache.
-func startRealm(t *testing.T) *krbtest.Realm {
+func startRealm(t *testing.T) *krbtest.Realm { return krbRealmB(t) }
+
+func krbRealmB(t testing.TB) *krbtest.Realm {
 	t.Helper()
 	r := krbtest.StartT(t, krbtest.Config{
 		Users:    map[string]string{"alice": alicePassword},
@@ -34,7 +36,9 @@ func startRealm(t *testing.T) *krbtest.Realm {
 	return r
 }
 
-func acceptorCred(t *testing.T, r *krbtest.Realm) *gss.Credential {
+func acceptorCred(t *testing.T, r *krbtest.Realm) *gss.Credential { return acceptorCredB(t, r) }
+
+func acceptorCredB(t testing.TB, r *krbtest.Realm) *gss.Credential {
 	t.Helper()
 	name, err := gss.ImportName("kafka@localhost", gss.NTHostbasedService)
 	if err != nil {
