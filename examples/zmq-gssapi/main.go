@@ -46,7 +46,7 @@ func main() {
 	serviceNT := flag.Int("service-principal-nametype", 0, "name type of -service-principal")
 	plaintext := flag.Bool("plaintext", false, "do not encrypt messages (ZMQ_GSSAPI_PLAINTEXT); both sides must agree")
 	keytab := flag.String("keytab", "", "server keytab; empty means KRB5_KTNAME or the default")
-	count := flag.Int("count", 1, "client: messages to send; server: messages to echo before exiting (0: until interrupted)")
+	count := flag.Int("count", 1, "client: messages to send; server: messages to echo before exiting (default and 0: until interrupted)")
 	size := flag.Int("size", 64, "client: message size in bytes")
 	verbose := flag.Bool("v", false, "log connection details")
 	flag.Parse()
@@ -74,7 +74,13 @@ func main() {
 	var err error
 	switch *role {
 	case "server":
-		err = serve(ctx, log, cfg, zmtp.SocketType(*typ), *endpoint, *count)
+		n := 0
+		flag.Visit(func(f *flag.Flag) {
+			if f.Name == "count" {
+				n = *count
+			}
+		})
+		err = serve(ctx, log, cfg, zmtp.SocketType(*typ), *endpoint, n)
 	case "client":
 		err = client(ctx, log, cfg, zmtp.SocketType(*typ), *endpoint, *count, *size)
 	default:
