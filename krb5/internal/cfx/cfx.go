@@ -15,8 +15,10 @@
 // cost a copy of the input. A token with a non-zero RRC is un-rotated into
 // a buffer the Protector keeps for reuse.
 //
-// Large messages (16 KiB and up) have their HMAC computed by a small pool
-// of long-lived worker goroutines while the caller runs AES (see pool.go).
+// Large messages (16 KiB and up) share their HMAC or CBC decryption with a
+// small pool of long-lived worker goroutines, in chunks the caller takes
+// over when the worker lags, so that a busy machine makes them no slower
+// than working alone (see pool.go).
 package cfx
 
 import (
@@ -26,6 +28,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/gsskit/gsskit/gss"
@@ -68,13 +71,14 @@ type Config struct {
 	RRC uint16
 }
 
-// sendBufs and recvBufs are per-direction scratch kept on the heap: the MAC
-// worker reads some of them, and hash.Hash writes make stack buffers escape.
+// sendBufs and recvBufs are per-direction scratch kept on the heap:
+// hash.Hash writes make stack buffers escape.
 type sendBufs struct {
 	conf    [16]byte
 	hdr     [hdrLen]byte // header with RRC 0 (the encrypted copy / the checksummed header)
 	last    [32]byte
 	scratch [32]byte
+	sum     [64]byte
 }
 
 type recvBufs struct {
@@ -82,6 +86,7 @@ type recvBufs struct {
 	hdr     [hdrLen]byte
 	last    [32]byte
 	scratch [48]byte
+	sum     [64]byte
 }
 
 // Protector makes and checks per-message tokens for one context.
@@ -94,14 +99,14 @@ type Protector struct {
 	sendSeq  uint64
 	sendSeal *usageKeys
 	sendSign *usageKeys
-	sendJob  *macJob
+	sendJob  *parJob // built at the first large message
 	sb       *sendBufs
 
 	recvMu   sync.Mutex
 	win      seqWindow
 	recvSeal *usageKeys
 	recvSign *usageKeys
-	recvJob  *macJob
+	recvJob  *parJob
 	rb       *recvBufs
 	rotBuf   []byte // logical body of a rotated token (kept for reuse)
 }
@@ -141,18 +146,16 @@ func New(cfg Config) (*Protector, error) {
 	// The send and receive halves sit on separate cache lines, since one
 	// goroutine may send while another receives.
 	a := new(struct {
-		p       Protector
-		sendJob macJob
-		sb      sendBufs
-		_       [64]byte
-		recvJob macJob
-		rb      recvBufs
-		_       [64]byte
-		keys    [4]usageKeys
+		p    Protector
+		sb   sendBufs
+		_    [64]byte
+		rb   recvBufs
+		_    [64]byte
+		keys [4]usageKeys
 	})
 	p := &a.p
 	*p = Protector{pr: pr, cfg: cfg, sendSeq: cfg.SendSeq, win: seqWindow{base: cfg.RecvSeq},
-		sendJob: &a.sendJob, recvJob: &a.recvJob, sb: &a.sb, rb: &a.rb,
+		sb: &a.sb, rb: &a.rb,
 		sendSeal: &a.keys[0], sendSign: &a.keys[1], recvSeal: &a.keys[2], recvSign: &a.keys[3]}
 	sendSeal, sendSign := uint32(usageAcceptorSeal), uint32(usageAcceptorSign)
 	recvSeal, recvSign := uint32(usageInitiatorSeal), uint32(usageInitiatorSign)
@@ -238,7 +241,7 @@ func (p *Protector) GetMIC(dst, msg []byte) []byte {
 	h.Reset()
 	h.Write(msg)
 	h.Write(hdr)
-	sum := h.Sum(p.sendJob.sum[:0])
+	sum := h.Sum(p.sb.sum[:0])
 	dst, out := grow(dst, hdrLen+p.pr.macLen)
 	copy(out, hdr)
 	copy(out[hdrLen:], sum[:p.pr.macLen])
@@ -271,7 +274,7 @@ func (p *Protector) wrapInteg(dst, msg []byte) []byte {
 	h.Reset()
 	h.Write(msg)
 	h.Write(hdr)
-	sum := h.Sum(p.sendJob.sum[:0])
+	sum := h.Sum(p.sb.sum[:0])
 	dst, out := grow(dst, hdrLen+len(msg)+macLen)
 	p.putHeader(out, tokWrap, p.flag, uint16(macLen), p.cfg.RRC, seq)
 	copy(out[hdrLen:], msg)
@@ -299,17 +302,35 @@ func (p *Protector) wrapSealed(dst, msg []byte) ([]byte, error) {
 
 	u := p.sendSeal
 	u.sealReady()
-	j := p.sendJob
-	j.start(u.ki, m >= parallelThreshold)
+	h := u.ki
+	h.reset()
+	var j *parJob
+	var ch *chooser
+	var t0 time.Time
+	par := parallelOK(m)
+	if par {
+		ch = &choosers[kindSend3962+p.pr.kind8009()]
+		par, t0 = ch.parallel(), time.Now()
+	}
+	if par {
+		if p.sendJob == nil {
+			p.sendJob = new(parJob)
+		}
+		j = p.sendJob
+	}
 	if !p.pr.rfc8009 {
-		// RFC 3962 MACs confounder|plaintext: all known now, so the
-		// worker hashes while we encrypt.
-		j.write(sb.conf[:])
-		j.write(msg)
-		j.write(sb.hdr[:])
+		// RFC 3962 MACs confounder|plaintext|header: all known now, so a
+		// worker hashes the plaintext while we encrypt.
+		h.write(sb.conf[:])
+		if par {
+			j.startMAC(p.pr, h, msg, m)
+		}
 	} else {
-		// RFC 8009 MACs IV|ciphertext: fed as the ciphertext appears.
-		j.write(zeroIV[:])
+		// RFC 8009 MACs IV|ciphertext, handed over as it appears.
+		h.write(zeroIV[:])
+		if par {
+			j.startMAC(p.pr, h, c, 0)
+		}
 	}
 	resetIV(u.enc)
 	var last []byte
@@ -317,12 +338,11 @@ func (p *Protector) wrapSealed(dst, msg []byte) ([]byte, error) {
 	if m > 0 {
 		a := (m - 1) / 16 * 16 // block-aligned part of msg before the CTS tail
 		u.enc.CryptBlocks(c[:16], sb.conf[:])
-		if p.pr.rfc8009 {
-			j.write(c[:16])
-			for off := 0; off < a; off += chunkSize {
-				end := min(off+chunkSize, a)
+		if par && p.pr.rfc8009 {
+			for off := 0; off < a; off += minChunk {
+				end := min(off+minChunk, a)
 				u.enc.CryptBlocks(c[16+off:16+end], msg[off:end])
-				j.write(c[16+off : 16+end])
+				j.produced(16 + end)
 			}
 		} else if a > 0 {
 			u.enc.CryptBlocks(c[16:16+a], msg[:a])
@@ -337,11 +357,22 @@ func (p *Protector) wrapSealed(dst, msg []byte) ([]byte, error) {
 		last = sb.last[:32]
 	}
 	ctsEncryptTail(u.enc, c[lastOff:], last, &sb.scratch)
-	if p.pr.rfc8009 {
-		j.write(c[lastOff:])
+	switch {
+	case par:
+		j.produced(cl)
+		j.finishMAC(h)
+	case p.pr.rfc8009:
+		h.write(c)
+	default:
+		h.write(msg)
 	}
-	sum := j.finish()
-	copy(body[cl:], sum[:macLen])
+	if !p.pr.rfc8009 {
+		h.write(sb.hdr[:])
+	}
+	if ch != nil {
+		ch.record(par && j.on, time.Since(t0), m)
+	}
+	copy(body[cl:], h.sum()[:macLen])
 	rotateRight(body, int(p.cfg.RRC))
 	return dst, nil
 }
@@ -420,7 +451,7 @@ func (p *Protector) VerifyMIC(msg, token []byte) error {
 	h.Reset()
 	h.Write(msg)
 	h.Write(token[:hdrLen])
-	sum := h.Sum(p.recvJob.sum[:0])
+	sum := h.Sum(p.rb.sum[:0])
 	if subtle.ConstantTimeCompare(sum[:macLen], token[hdrLen:]) != 1 {
 		return mechErr(gss.BadMIC, "krb5 MIC token does not match the message (modified message or token, or wrong key)")
 	}
@@ -491,7 +522,7 @@ func (p *Protector) unwrapInteg(dst, hdr, body []byte, ec int) ([]byte, error) {
 	h.Reset()
 	h.Write(msg)
 	h.Write(rb.hdr[:])
-	sum := h.Sum(p.recvJob.sum[:0])
+	sum := h.Sum(p.rb.sum[:0])
 	if subtle.ConstantTimeCompare(sum[:macLen], body[len(msg):]) != 1 {
 		return dst, mechErr(gss.BadMIC, "krb5 Wrap token's checksum does not match (modified token or wrong key)")
 	}
@@ -507,16 +538,32 @@ func (p *Protector) unwrapSealed(dst, hdr, body []byte, ec int) ([]byte, error) 
 	c, mac := body[:cl], body[cl:]
 	u := p.recvSeal
 	u.sealReady()
-	j := p.recvJob
 	rb := p.rb
-	if !p.pr.rfc8009 && cl >= parallelThreshold {
-		return p.unwrapSealedSplit(dst, hdr, c, mac, ec)
+	h := u.ki
+	h.reset()
+	var j *parJob
+	par := parallelOK(cl)
+	if par {
+		ch := &choosers[kindRecv3962+p.pr.kind8009()]
+		par = ch.parallel()
+		if par {
+			if p.recvJob == nil {
+				p.recvJob = new(parJob)
+			}
+			j = p.recvJob
+		}
+		t0 := time.Now()
+		defer func() { ch.record(par && j.on, time.Since(t0), cl) }()
 	}
-	j.start(u.ki, cl >= parallelThreshold)
+	if !p.pr.rfc8009 && par {
+		return p.unwrapSealedSplit(dst, hdr, c, mac, ec, j)
+	}
 	if p.pr.rfc8009 {
-		// The MAC covers IV|ciphertext, so it runs alongside decryption.
-		j.write(zeroIV[:])
-		j.write(c)
+		// The MAC covers IV|ciphertext, so a worker hashes while we decrypt.
+		h.write(zeroIV[:])
+		if par {
+			j.startMAC(p.pr, h, c, cl)
+		}
 	}
 	resetIV(u.dec)
 	main := (cl-1)/16*16 - 16 // CBC part; the CTS tail is the rest
@@ -527,49 +574,46 @@ func (p *Protector) unwrapSealed(dst, hdr, body []byte, ec int) ([]byte, error) 
 		if main > 16 {
 			u.dec.CryptBlocks(out[:main-16], c[16:main])
 		}
-		if !p.pr.rfc8009 { // small RFC 3962 token: MAC inline
-			j.write(rb.conf[:])
-			j.write(out[:main-16])
-		}
 	}
 	tail := rb.last[:cl-main]
 	ctsDecryptTail(u.block, u.dec, tail, c[main:], &rb.scratch)
-	if !p.pr.rfc8009 {
-		j.write(tail)
+	switch {
+	case par:
+		j.finishMAC(h)
+	case p.pr.rfc8009:
+		h.write(c)
+	default:
+		if main > 0 {
+			h.write(rb.conf[:])
+			h.write(out[:main-16])
+		}
+		h.write(tail)
 	}
-	sum := j.finish()
-	return p.finishSealed(dst, orig, out, tail, hdr, sum, mac, ec, cl, main)
+	return p.finishSealed(dst, orig, out, tail, hdr, h.sum(), mac, ec, cl, main)
 }
 
 // unwrapSealedSplit is the RFC 3962 path for large tokens. The MAC covers
 // the plaintext, so it cannot start before decryption; instead a worker
-// decrypts the second half of the CBC blocks while this goroutine decrypts
-// the first half and MACs it, then MACs the second half.
-func (p *Protector) unwrapSealedSplit(dst, hdr, c, mac []byte, ec int) ([]byte, error) {
+// decrypts chunks from the back while this goroutine decrypts from the
+// front and MACs everything in order.
+func (p *Protector) unwrapSealedSplit(dst, hdr, c, mac []byte, ec int, j *parJob) ([]byte, error) {
 	cl := len(c)
 	u := p.recvSeal
-	j := p.recvJob
 	rb := p.rb
+	h := u.ki
 	main := (cl-1)/16*16 - 16 // > 16 here: cl is at least parallelThreshold
-	mid := 16 + (main-16)/32*16
 	orig := len(dst)
 	dst, out := grow(dst, main-16)
-	j.startDecrypt(u.dec2, out[mid-16:main-16], c[mid:main], c[mid-16:mid])
+	j.startDecrypt(u.dec2, c[:main], out[:main-16])
 	resetIV(u.dec)
 	u.dec.CryptBlocks(rb.conf[:], c[:16])
-	u.dec.CryptBlocks(out[:mid-16], c[16:mid])
+	h.write(rb.conf[:])
+	j.decrypt(u.dec, h)
 	u.dec.(ivSetter).SetIV(c[main-16 : main])
 	tail := rb.last[:cl-main]
 	ctsDecryptTail(u.block, u.dec, tail, c[main:], &rb.scratch)
-	h := u.ki
-	h.Reset()
-	h.Write(rb.conf[:])
-	h.Write(out[:mid-16])
-	j.finishDecrypt()
-	h.Write(out[mid-16 : main-16])
-	h.Write(tail)
-	sum := h.Sum(j.sum[:0])
-	return p.finishSealed(dst, orig, out, tail, hdr, sum, mac, ec, cl, main)
+	h.write(tail)
+	return p.finishSealed(dst, orig, out, tail, hdr, h.sum(), mac, ec, cl, main)
 }
 
 // finishSealed checks the MAC and the encrypted header copy of a decrypted

@@ -38,13 +38,24 @@ type profile struct {
 	kiLen   int              // length of derived Ki and Kc
 	newHash func() hash.Hash // HMAC hash
 	rfc8009 bool             // MAC over IV|ciphertext (RFC 8009) instead of over plaintext (RFC 3962)
+	// hashKind numbers the hash (SHA-1, SHA-256, SHA-384) for the pool
+	// workers, which keep one state of each.
+	hashKind uint8
 }
 
 var profiles = map[int32]*profile{
-	EtypeAES128SHA1:   {EtypeAES128SHA1, 16, 12, 16, sha1.New, false},
-	EtypeAES256SHA1:   {EtypeAES256SHA1, 32, 12, 32, sha1.New, false},
-	EtypeAES128SHA256: {EtypeAES128SHA256, 16, 16, 16, sha256.New, true},
-	EtypeAES256SHA384: {EtypeAES256SHA384, 32, 24, 24, sha512.New384, true},
+	EtypeAES128SHA1:   {EtypeAES128SHA1, 16, 12, 16, sha1.New, false, 0},
+	EtypeAES256SHA1:   {EtypeAES256SHA1, 32, 12, 32, sha1.New, false, 0},
+	EtypeAES128SHA256: {EtypeAES128SHA256, 16, 16, 16, sha256.New, true, 1},
+	EtypeAES256SHA384: {EtypeAES256SHA384, 32, 24, 24, sha512.New384, true, 2},
+}
+
+// kind8009 is 1 for the RFC 8009 enctypes, 0 for RFC 3962 (see choosers).
+func (pr *profile) kind8009() int {
+	if pr.rfc8009 {
+		return 1
+	}
+	return 0
 }
 
 // nfold is the n-fold operation of RFC 3961 §5.1: the input is repeated
@@ -244,8 +255,10 @@ type usageKeys struct {
 	enc  cipher.BlockMode
 	dec  cipher.BlockMode
 	dec2 cipher.BlockMode // a second decrypter for the worker (see startDecrypt)
-	ki   hash.Hash        // HMAC with Ki (integrity of sealed messages)
-	kc   hash.Hash        // HMAC with Kc (checksums)
+	// ki is the HMAC with Ki (integrity of sealed messages); its inner hash
+	// state is handed to and taken back from the pool workers.
+	ki *hmacState
+	kc hash.Hash // HMAC with Kc (checksums)
 }
 
 // deriveUsageKeys derives Kc and, withCipher, Ke and Ki for usage; the
@@ -297,7 +310,8 @@ func (u *usageKeys) decReady() {
 
 func (u *usageKeys) kiReady() {
 	if u.ki == nil {
-		u.ki = hmac.New(u.pr.newHash, u.kiKey)
+		u.ki = new(hmacState)
+		u.ki.init(u.pr.newHash, u.kiKey)
 	}
 }
 

@@ -22,26 +22,26 @@ func encryptWithConfounder(pr *profile, u *usageKeys, conf, plain []byte) []byte
 	p := append(append([]byte{}, conf...), plain...)
 	c := make([]byte, len(p))
 	ctsEncrypt(u, c, p)
-	u.ki.Reset()
+	u.ki.reset()
 	if pr.rfc8009 {
-		u.ki.Write(zeroIV[:])
-		u.ki.Write(c)
+		u.ki.write(zeroIV[:])
+		u.ki.write(c)
 	} else {
-		u.ki.Write(p)
+		u.ki.write(p)
 	}
-	return append(c, u.ki.Sum(nil)[:pr.macLen]...)
+	return append(c, u.ki.sum()[:pr.macLen]...)
 }
 
 func decryptMessage(pr *profile, u *usageKeys, ct []byte) ([]byte, bool) {
 	c, mac := ct[:len(ct)-pr.macLen], ct[len(ct)-pr.macLen:]
 	p := make([]byte, len(c))
 	ctsDecrypt(u, p, c)
-	u.ki.Reset()
+	u.ki.reset()
 	if pr.rfc8009 {
-		u.ki.Write(zeroIV[:])
-		u.ki.Write(c)
+		u.ki.write(zeroIV[:])
+		u.ki.write(c)
 	} else {
-		u.ki.Write(p)
+		u.ki.write(p)
 	}
-	return p[16:], subtle.ConstantTimeCompare(u.ki.Sum(nil)[:pr.macLen], mac) == 1
+	return p[16:], subtle.ConstantTimeCompare(u.ki.sum()[:pr.macLen], mac) == 1
 }

@@ -321,6 +321,15 @@ func (h *hmacState) init(newHash func() hash.Hash, key []byte) {
 func (h *hmacState) reset()         { _ = h.innerU.UnmarshalBinary(h.ist) }
 func (h *hmacState) write(b []byte) { h.inner.Write(b) }
 
+// appendInner appends the inner hash's state, for restoreInner here or on
+// another hash of the same kind.
+func (h *hmacState) appendInner(b []byte) []byte {
+	b, _ = h.inner.(encoding.BinaryAppender).AppendBinary(b)
+	return b
+}
+
+func (h *hmacState) restoreInner(b []byte) error { return h.innerU.UnmarshalBinary(b) }
+
 // sum returns the untruncated MAC, valid until the next call.
 func (h *hmacState) sum() []byte {
 	s := h.inner.Sum(h.scratch[:0:64])
