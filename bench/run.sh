@@ -22,7 +22,9 @@
 #
 # Environment: BENCHTIME (Go -benchtime and MIT -seconds, default 1s),
 # ROUNDS (default 3), KEEP=1 keeps the raw outputs in the printed temp
-# directory.
+# directory. HOG=1 keeps a busy loop (yes) pinned to the last CPU during
+# the rounds, so that both sides are measured with one core taken by
+# another process, as on a shared machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,7 +42,12 @@ fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/gsskit-bench.XXXXXX")
 realm_pid=
+hog_pid=
 cleanup() {
+	if [[ -n "$hog_pid" ]]; then
+		kill "$hog_pid" 2>/dev/null || true
+		wait "$hog_pid" 2>/dev/null || true
+	fi
 	if [[ -n "$realm_pid" ]]; then
 		kill "$realm_pid" 2>/dev/null || true
 		wait "$realm_pid" 2>/dev/null || true
@@ -78,6 +85,14 @@ export GSSKIT_BENCH_SERVICE=host@localhost
 echo "realm $KRBTEST_REALM, KDC $KRBTEST_KDC; $rounds rounds, ${seconds}s per measurement"
 
 clear_rcache() { rm -f "$KRB5RCACHEDIR"/*; }
+
+if [[ "${HOG:-}" == 1 ]]; then
+	command -v taskset >/dev/null || { echo "bench: HOG=1 needs taskset (util-linux)" >&2; exit 1; }
+	hog_cpu=$(($(nproc) - 1))
+	taskset -c "$hog_cpu" yes >/dev/null &
+	hog_pid=$!
+	echo "busy loop (yes) pinned to CPU $hog_cpu for all rounds"
+fi
 
 go_status=0
 for round in $(seq "$rounds"); do
