@@ -243,6 +243,8 @@ func (s *Server) track(conn net.Conn) *serverConn {
 		rr:   NewRecordReader(conn, s.maxRecord),
 		rw:   newRecordWriter(conn, s.maxFrag),
 		sem:  make(chan struct{}, s.maxInFlight),
+		work: make(chan *callState),
+		idle: make(chan struct{}),
 	}
 	sc.ctx, sc.cancel = context.WithCancel(s.ctx)
 	s.conns[sc] = struct{}{}
@@ -323,6 +325,15 @@ type serverConn struct {
 	stopping atomic.Bool // graceful shutdown: stop reading, finish calls
 	calls    sync.WaitGroup
 
+	// A goroutine that has served a call waits on work for the next one
+	// instead of exiting, so a call costs neither a new goroutine nor the
+	// closure a go statement with arguments allocates. At most
+	// maxInFlight of them exist, since each was started for a call that
+	// held a sem token; idle is closed to let them go.
+	work    chan *callState
+	idle    chan struct{}
+	workers sync.WaitGroup
+
 	wmu    sync.Mutex
 	rw     *recordWriter
 	broken bool // a write failed; the stream is unusable
@@ -345,6 +356,8 @@ func (sc *serverConn) serve() {
 		sc.cancel()
 	}
 	sc.calls.Wait()
+	close(sc.idle)
+	sc.workers.Wait()
 	sc.cancel()
 	sc.conn.Close()
 }
@@ -382,7 +395,26 @@ func (sc *serverConn) readLoop() {
 			sc.release(cs)
 			continue
 		}
-		go sc.run(cs)
+		select {
+		case sc.work <- cs:
+		default:
+			sc.workers.Add(1)
+			go sc.worker(cs)
+		}
+	}
+}
+
+// worker serves cs, then whatever calls the reader hands it, until the
+// connection is done.
+func (sc *serverConn) worker(cs *callState) {
+	defer sc.workers.Done()
+	for {
+		sc.run(cs)
+		select {
+		case cs = <-sc.work:
+		case <-sc.idle:
+			return
+		}
 	}
 }
 
@@ -459,7 +491,7 @@ func (sc *serverConn) admit(cs *callState) (ok bool) {
 	return true
 }
 
-// run serves an admitted call in its own goroutine.
+// run serves an admitted call on a worker.
 func (sc *serverConn) run(cs *callState) {
 	defer func() {
 		if p := recover(); p != nil {
