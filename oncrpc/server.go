@@ -327,11 +327,13 @@ type serverConn struct {
 
 	// A goroutine that has served a call waits on work for the next one
 	// instead of exiting, so a call costs neither a new goroutine nor the
-	// closure a go statement with arguments allocates. At most
-	// maxInFlight of them exist, since each was started for a call that
-	// held a sem token; idle is closed to let them go.
+	// closure a go statement with arguments allocates. Only a few wait
+	// (maxIdleWorkers) so that a burst of calls does not leave up to
+	// MaxInFlight stacks parked for the connection's lifetime; idle is
+	// closed to let them go.
 	work    chan *callState
 	idle    chan struct{}
+	nidle   atomic.Int32
 	workers sync.WaitGroup
 
 	wmu    sync.Mutex
@@ -410,13 +412,23 @@ func (sc *serverConn) worker(cs *callState) {
 	defer sc.workers.Done()
 	for {
 		sc.run(cs)
+		if sc.nidle.Add(1) > maxIdleWorkers {
+			sc.nidle.Add(-1)
+			return
+		}
 		select {
 		case cs = <-sc.work:
+			sc.nidle.Add(-1)
 		case <-sc.idle:
 			return
 		}
 	}
 }
+
+// maxIdleWorkers is how many call goroutines a connection keeps waiting:
+// one is all a client that waits for each reply needs, a few more absorb
+// a pipelining client's steady state.
+const maxIdleWorkers = 4
 
 // callState is what one call needs, recycled across calls.
 type callState struct {
