@@ -298,8 +298,11 @@ func (c *call) acceptSecContext(m gssproxy.Message) gssproxy.Message {
 	}
 	done := sc.Done()
 	var srcName *gss.Name
-	if info, err := sc.Inquire(); err == nil {
-		srcName = info.Source
+	if done && opts.CredsExport == CredsExportLinuxV1 {
+		// Only the kernel's calls need it before exportCtx consumes sc.
+		if info, err := sc.Inquire(); err == nil {
+			srcName = info.Source
+		}
 	}
 	if done && a.RetDelegCred && sc.Flags()&gss.FlagDeleg != 0 {
 		if dc := sc.DelegatedCredential(); dc != nil {
