@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/gsskit/gsskit/gssproxy"
 )
 
 // committedRecords seeds the fuzzers with every record of the committed
@@ -27,7 +29,7 @@ func committedRecords(f *testing.F) []Record {
 // it is wrong; they must fail cleanly, never panic or hang.
 func FuzzParseAcceptReply(f *testing.F) {
 	for _, r := range committedRecords(f) {
-		if r.Dir == Reply && r.Proc == ProcAcceptSecContext {
+		if r.Dir == Reply && r.Proc == gssproxy.ProcAcceptSecContext {
 			f.Add(r.Msg)
 		}
 	}

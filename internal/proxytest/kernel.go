@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"time"
+
+	"github.com/gsskit/gsskit/gssproxy"
 )
 
 // The Linux kernel's NFS server asks gss-proxy to accept RPCSEC_GSS
@@ -53,9 +55,9 @@ func KernelAcceptCall(xid uint32, token []byte) []byte {
 	w.u32(xid)
 	w.u32(0) // CALL
 	w.u32(2) // RPC version
-	w.u32(Program)
-	w.u32(Version)
-	w.u32(ProcAcceptSecContext)
+	w.u32(gssproxy.Program)
+	w.u32(gssproxy.Version)
+	w.u32(gssproxy.ProcAcceptSecContext)
 	w.u32(0) // cred: AUTH_NONE
 	w.opaque(nil)
 	w.u32(0) // verf: AUTH_NONE

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gsskit/gsskit/gssproxy"
 )
 
 // echoDaemon answers every record with an accepted, successful reply that
@@ -79,8 +81,8 @@ func testCall(xid, proc uint32, args []byte) []byte {
 	w.u32(xid)
 	w.u32(0)
 	w.u32(2)
-	w.u32(Program)
-	w.u32(Version)
+	w.u32(gssproxy.Program)
+	w.u32(gssproxy.Version)
 	w.u32(proc)
 	w.u32(0)
 	w.opaque(nil)
@@ -99,7 +101,7 @@ func TestRecorderRelaysAndRecords(t *testing.T) {
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 
 	// A call in two fragments must be relayed as sent and recorded joined.
-	call := testCall(0x11223344, ProcAcquireCred, []byte("argument bytes.."))
+	call := testCall(0x11223344, gssproxy.ProcAcquireCred, []byte("argument bytes.."))
 	first, second := call[:10], call[10:]
 	var wire []byte
 	wire = binary.BigEndian.AppendUint32(wire, uint32(len(first)))
@@ -114,7 +116,7 @@ func TestRecorderRelaysAndRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A second call on the same connection, in one fragment.
-	reply2, err := Roundtrip(c, testCall(0x55667788, ProcIndicateMechs, nil), 5*time.Second)
+	reply2, err := Roundtrip(c, testCall(0x55667788, gssproxy.ProcIndicateMechs, nil), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +126,7 @@ func TestRecorderRelaysAndRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Roundtrip(c2, testCall(1, ProcReleaseHandle, nil), 5*time.Second); err != nil {
+	if _, err := Roundtrip(c2, testCall(1, gssproxy.ProcReleaseHandle, nil), 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	c2.Close()
@@ -139,12 +141,12 @@ func TestRecorderRelaysAndRecords(t *testing.T) {
 		proc uint32
 		msg  []byte
 	}{
-		{1, Call, ProcAcquireCred, call},
-		{1, Reply, ProcAcquireCred, reply},
-		{1, Call, ProcIndicateMechs, nil},
-		{1, Reply, ProcIndicateMechs, reply2},
-		{2, Call, ProcReleaseHandle, nil},
-		{2, Reply, ProcReleaseHandle, nil},
+		{1, Call, gssproxy.ProcAcquireCred, call},
+		{1, Reply, gssproxy.ProcAcquireCred, reply},
+		{1, Call, gssproxy.ProcIndicateMechs, nil},
+		{1, Reply, gssproxy.ProcIndicateMechs, reply2},
+		{2, Call, gssproxy.ProcReleaseHandle, nil},
+		{2, Reply, gssproxy.ProcReleaseHandle, nil},
 	}
 	if len(recs) != len(want) {
 		t.Fatalf("recorded %d records, want %d: %+v", len(recs), len(want), (&Transcript{Records: recs}).Procs())
@@ -211,8 +213,8 @@ func TestTranscriptRoundTrip(t *testing.T) {
 		Comments: []string{"a comment", ""},
 		Meta:     []MetaField{{"realm", "GSSKIT.TEST"}, {"scenario", "x: y"}},
 		Records: []Record{
-			{Conn: 1, Dir: Call, Proc: ProcWrap, Msg: testCall(9, ProcWrap, []byte{1, 2, 3, 4})},
-			{Conn: 1, Dir: Reply, Proc: ProcWrap, Msg: []byte{0, 0, 0, 9, 0, 0, 0, 1}},
+			{Conn: 1, Dir: Call, Proc: gssproxy.ProcWrap, Msg: testCall(9, gssproxy.ProcWrap, []byte{1, 2, 3, 4})},
+			{Conn: 1, Dir: Reply, Proc: gssproxy.ProcWrap, Msg: []byte{0, 0, 0, 9, 0, 0, 0, 1}},
 			{Conn: 2, Dir: Reply, Proc: 0, Msg: []byte{0xff}},
 			{Conn: 3, Dir: Call, Proc: 77, Msg: []byte{0}},
 		},
@@ -262,7 +264,7 @@ func TestKernelAcceptCallEncoding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.XID != 0xabcdef01 || h.Prog != Program || h.Vers != 1 || h.Proc != ProcAcceptSecContext || h.CredFlavor != 0 || h.VerfFlavor != 0 || len(h.Cred) != 0 {
+	if h.XID != 0xabcdef01 || h.Prog != gssproxy.Program || h.Vers != 1 || h.Proc != gssproxy.ProcAcceptSecContext || h.CredFlavor != 0 || h.VerfFlavor != 0 || len(h.Cred) != 0 {
 		t.Errorf("header %+v", h)
 	}
 	// The arguments, spelled out as the kernel writes them.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gsskit/gsskit/internal/krbtest"
+
+	"github.com/gsskit/gsskit/gssproxy"
 )
 
 // testRealm has a user with a local account on every Debian system
@@ -123,7 +125,7 @@ func TestBothEndsThroughReference(t *testing.T) {
 	for _, c := range []struct {
 		rec  *Recorder
 		want uint32
-	}{{accRec, ProcAcceptSecContext}, {initRec, ProcInitSecContext}} {
+	}{{accRec, gssproxy.ProcAcceptSecContext}, {initRec, gssproxy.ProcInitSecContext}} {
 		if err := c.rec.Err(); err != nil {
 			t.Error(err)
 		}
@@ -261,7 +263,7 @@ func checkTranscriptShape(t *testing.T, tr *Transcript) {
 		key := [2]uint32{uint32(rec.Conn), h.XID}
 		switch rec.Dir {
 		case Call:
-			if h.Type != 0 || h.RPCVers != 2 || h.Prog != Program || h.Vers != Version {
+			if h.Type != 0 || h.RPCVers != 2 || h.Prog != gssproxy.Program || h.Vers != gssproxy.Version {
 				t.Errorf("record %d: call header %+v", i, h)
 			}
 			if h.CredFlavor != 0 || h.VerfFlavor != 0 {

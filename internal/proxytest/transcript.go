@@ -10,55 +10,14 @@ import (
 	"os"
 	"strconv"
 	"strings"
-)
 
-// Program is the ONC RPC program number of GSS-PROXY (gss_proxy.x).
-const (
-	Program uint32 = 400112
-	Version uint32 = 1
+	"github.com/gsskit/gsskit/gssproxy"
 )
-
-// Procedure numbers of GSS-PROXY version 1.
-const (
-	ProcIndicateMechs      uint32 = 1
-	ProcGetCallContext     uint32 = 2
-	ProcImportAndCanonName uint32 = 3
-	ProcExportCred         uint32 = 4
-	ProcImportCred         uint32 = 5
-	ProcAcquireCred        uint32 = 6
-	ProcStoreCred          uint32 = 7
-	ProcInitSecContext     uint32 = 8
-	ProcAcceptSecContext   uint32 = 9
-	ProcReleaseHandle      uint32 = 10
-	ProcGetMIC             uint32 = 11
-	ProcVerify             uint32 = 12
-	ProcWrap               uint32 = 13
-	ProcUnwrap             uint32 = 14
-	ProcWrapSizeLimit      uint32 = 15
-)
-
-var procNames = map[uint32]string{
-	ProcIndicateMechs:      "GSSX_INDICATE_MECHS",
-	ProcGetCallContext:     "GSSX_GET_CALL_CONTEXT",
-	ProcImportAndCanonName: "GSSX_IMPORT_AND_CANON_NAME",
-	ProcExportCred:         "GSSX_EXPORT_CRED",
-	ProcImportCred:         "GSSX_IMPORT_CRED",
-	ProcAcquireCred:        "GSSX_ACQUIRE_CRED",
-	ProcStoreCred:          "GSSX_STORE_CRED",
-	ProcInitSecContext:     "GSSX_INIT_SEC_CONTEXT",
-	ProcAcceptSecContext:   "GSSX_ACCEPT_SEC_CONTEXT",
-	ProcReleaseHandle:      "GSSX_RELEASE_HANDLE",
-	ProcGetMIC:             "GSSX_GET_MIC",
-	ProcVerify:             "GSSX_VERIFY",
-	ProcWrap:               "GSSX_WRAP",
-	ProcUnwrap:             "GSSX_UNWRAP",
-	ProcWrapSizeLimit:      "GSSX_WRAP_SIZE_LIMIT",
-}
 
 // ProcName is the gss_proxy.x name of a procedure ("GSSX_ACQUIRE_CRED"), or
 // "PROC_<n>" for numbers the protocol does not define.
 func ProcName(proc uint32) string {
-	if n, ok := procNames[proc]; ok {
+	if n := gssproxy.ProcName(proc); n != "" {
 		return n
 	}
 	return fmt.Sprintf("PROC_%d", proc)
@@ -66,8 +25,9 @@ func ProcName(proc uint32) string {
 
 // procByName inverts ProcName.
 func procByName(name string) (uint32, error) {
-	for p, n := range procNames {
-		if n == name {
+	// Procedure numbers start at 1 and run without gaps in gss_proxy.x.
+	for p := uint32(1); gssproxy.ProcName(p) != ""; p++ {
+		if gssproxy.ProcName(p) == name {
 			return p, nil
 		}
 	}
