@@ -250,6 +250,31 @@ func (c *call) callOptions(cc *gssproxy.CallCtx) (CallOptions, error) {
 	return o, nil
 }
 
+// resumeOrOpenCred resumes the context a call carries or, when it carries
+// none (sc is nil), opens the credential it names, nil if it names none.
+// allowed is the enctype limit of whichever it found, which the context
+// must keep across its export.
+func (c *call) resumeOrOpenCred(gctx *gssproxy.Ctx, gcred *gssproxy.Cred) (sc *gss.SecContext, cred *gss.Credential, allowed []int32, err error) {
+	if gctx != nil && len(gctx.ExportedToken) > 0 {
+		sc, pe, err := c.importCtx(gctx)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if pe != nil {
+			allowed = pe.allowed
+		}
+		return sc, nil, allowed, nil
+	}
+	if gcred == nil {
+		return nil, nil, nil, nil
+	}
+	cred, eo, err := c.openCred(gcred)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return nil, cred, eo.AllowedEnctypes, nil
+}
+
 func (c *call) acceptSecContext(m gssproxy.Message) gssproxy.Message {
 	a := m.(*gssproxy.AcceptSecContextArg)
 	res := &gssproxy.AcceptSecContextRes{}
@@ -262,25 +287,11 @@ func (c *call) acceptSecContext(m gssproxy.Message) gssproxy.Message {
 	if err != nil {
 		return fail(err)
 	}
-	var sc *gss.SecContext
-	var allowed []int32
-	if a.Context != nil && len(a.Context.ExportedToken) > 0 {
-		var pe *partialEntry
-		if sc, pe, err = c.importCtx(a.Context); err != nil {
-			return fail(err)
-		}
-		if pe != nil {
-			allowed = pe.allowed
-		}
-	} else {
-		var cred *gss.Credential
-		if a.Cred != nil {
-			var eo CredElementOptions
-			if cred, eo, err = c.openCred(a.Cred); err != nil {
-				return fail(err)
-			}
-			allowed = eo.AllowedEnctypes
-		}
+	sc, cred, allowed, err := c.resumeOrOpenCred(a.Context, a.Cred)
+	if err != nil {
+		return fail(err)
+	}
+	if sc == nil {
 		if cred == nil {
 			if cred, _, err = c.addKrb5Creds(acqNormal, nil, nil, gss.CredAccept, 0); err != nil {
 				return fail(err)
@@ -376,25 +387,11 @@ func (c *call) initSecContext(m gssproxy.Message) gssproxy.Message {
 	if err != nil {
 		return fail(err)
 	}
-	var sc *gss.SecContext
-	var allowed []int32
-	if a.Context != nil && len(a.Context.ExportedToken) > 0 {
-		var pe *partialEntry
-		if sc, pe, err = c.importCtx(a.Context); err != nil {
-			return fail(err)
-		}
-		if pe != nil {
-			allowed = pe.allowed
-		}
-	} else {
-		var cred *gss.Credential
-		if a.Cred != nil {
-			var eo CredElementOptions
-			if cred, eo, err = c.openCred(a.Cred); err != nil {
-				return fail(err)
-			}
-			allowed = eo.AllowedEnctypes
-		}
+	sc, cred, allowed, err := c.resumeOrOpenCred(a.Context, a.Cred)
+	if err != nil {
+		return fail(err)
+	}
+	if sc == nil {
 		if a.TargetName == nil {
 			return fail(gss.NewError(gss.BadName, 0, mech, "init_sec_context without a target name"))
 		}
