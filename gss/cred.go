@@ -80,42 +80,61 @@ func (r *Registry) AcquireCredential(ctx context.Context, cfg *CredentialConfig)
 			r.registeredNames()+")")
 	}
 	c := &Credential{reg: r}
-	var failures []string
-	var firstErr error
+	failed, err := c.addEach(ctx, mechs, "acquiring credential", func(oid OID) (credElem, error) {
+		return r.acquireElem(ctx, oid, cfg.Name, cfg.Usage, cfg.Lifetime, cfg.Store)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(c.elems) == 0 {
+		if len(failed) == 1 {
+			return nil, failed[0]
+		}
+		return nil, noCredError("no mechanism could provide a "+usageText(cfg.Usage)+
+			" credential"+forName(cfg.Name), failed)
+	}
+	return c, nil
+}
+
+// addEach adds to c an element made by elem for each distinct mechanism of
+// mechs. A mechanism that fails is skipped, its error kept in failed so
+// that the caller can say why each one could not help; err is only for a
+// cancelled ctx, which releases c.
+func (c *Credential) addEach(ctx context.Context, mechs []OID, what string, elem func(OID) (credElem, error)) (failed []error, err error) {
 	for i, oid := range mechs {
 		if OIDSet(mechs[:i]).Contains(oid) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			c.Release()
-			return nil, WrapError(Failure, 0, "", "acquiring credential", err)
+			return nil, WrapError(Failure, 0, "", what, err)
 		}
-		e, err := r.acquireElem(ctx, oid, cfg.Name, cfg.Usage, cfg.Lifetime, cfg.Store)
+		e, err := elem(oid)
 		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			failures = append(failures, err.Error())
+			failed = append(failed, err)
 			continue
 		}
 		c.elems = append(c.elems, e)
 	}
-	if len(c.elems) == 0 {
-		if len(failures) == 1 {
-			return nil, firstErr
-		}
-		// The first failure's codes stand for the whole, so that
-		// DisplayStatus can explain its minor status; the message lists
-		// every mechanism's reason.
-		out := &Error{Major: NoCred, Message: "no mechanism could provide a " + usageText(cfg.Usage) +
-			" credential" + forName(cfg.Name) + ": " + strings.Join(failures, "; ")}
-		if ge, ok := firstErr.(*Error); ok && ge.Major.IsError() {
+	return failed, nil
+}
+
+// noCredError reports that no mechanism could make an element. The first
+// failure's codes stand for the whole, so that DisplayStatus can explain
+// its minor status; the message lists every mechanism's reason.
+func noCredError(msg string, failed []error) *Error {
+	reasons := make([]string, len(failed))
+	for i, err := range failed {
+		reasons[i] = err.Error()
+	}
+	out := &Error{Major: NoCred, Message: msg + ": " + strings.Join(reasons, "; ")}
+	if len(failed) > 0 {
+		if ge, ok := failed[0].(*Error); ok && ge.Major.IsError() {
 			out.Major = ge.Major.RoutineError() | ge.Major.CallingError()
 			out.Minor, out.Mech = ge.Minor, ge.Mech
 		}
-		return nil, out
 	}
-	return c, nil
+	return out
 }
 
 func (r *Registry) acquireElem(ctx context.Context, oid OID, name *Name, usage CredUsage,

@@ -2,7 +2,6 @@ package gss
 
 import (
 	"context"
-	"strings"
 	"time"
 )
 
@@ -71,39 +70,20 @@ func (r *Registry) AcquireCredentialImpersonateName(ctx context.Context, imperso
 		}
 	}
 	out := &Credential{reg: r}
-	var failures []string
-	var firstErr error
-	for i, oid := range mechs {
-		if OIDSet(mechs[:i]).Contains(oid) {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			out.Release()
-			return nil, WrapError(Failure, 0, "", "impersonating "+cfg.Name.String(), err)
-		}
-		e, err := r.impersonateElem(ctx, impersonator, oid, cfg)
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			failures = append(failures, err.Error())
-			continue
-		}
-		out.elems = append(out.elems, e)
+	failed, err := out.addEach(ctx, mechs, "impersonating "+cfg.Name.String(), func(oid OID) (credElem, error) {
+		return r.impersonateElem(ctx, impersonator, oid, cfg)
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(out.elems) == 0 {
-		if len(failures) == 1 {
-			return nil, firstErr
+		if len(failed) == 1 {
+			return nil, failed[0]
 		}
-		if len(failures) == 0 {
+		if len(failed) == 0 {
 			return nil, NewError(NoCred, 0, "", "the impersonator's credential has no elements")
 		}
-		e := &Error{Major: NoCred, Message: "no mechanism could impersonate " + cfg.Name.String() + ": " + strings.Join(failures, "; ")}
-		if ge, ok := firstErr.(*Error); ok && ge.Major.IsError() {
-			e.Major = ge.Major.RoutineError() | ge.Major.CallingError()
-			e.Minor, e.Mech = ge.Minor, ge.Mech
-		}
-		return nil, e
+		return nil, noCredError("no mechanism could impersonate "+cfg.Name.String(), failed)
 	}
 	return out, nil
 }
