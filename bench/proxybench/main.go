@@ -48,7 +48,6 @@ import (
 	"io"
 	"log"
 	"math"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -356,29 +355,12 @@ func (b *bench) startGsskit(ctx context.Context, dir string, cfg proxyrun.Config
 	}
 	go func() { g.cmd.Wait(); close(g.done) }()
 	for _, s := range layout.Config.Services {
-		if err := waitSocket(ctx, s.Socket, g.done); err != nil {
+		if err := proxyrun.WaitSocket(ctx, s.Socket, g.done); err != nil {
 			g.stop()
 			return nil, fmt.Errorf("gsskit proxy, service %s: %v\n%s", s.Name, err, g.log())
 		}
 	}
 	return g, nil
-}
-
-func waitSocket(ctx context.Context, path string, exited <-chan struct{}) error {
-	for {
-		c, err := net.DialTimeout("unix", path, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-exited:
-			return errors.New("the daemon exited before its socket accepted connections")
-		case <-ctx.Done():
-			return fmt.Errorf("socket %s does not accept connections: %v", path, err)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 // round starts one daemon and measures every operation against it.

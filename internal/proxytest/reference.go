@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gsskit/gsskit/internal/krbtest"
+	"github.com/gsskit/gsskit/internal/proxyrun"
 )
 
 // Daemon is a running gss-proxy daemon: the reference gssproxy started by
@@ -184,31 +184,12 @@ func LaunchReference(ctx context.Context, dir string, realm *krbtest.Realm, cfg 
 		close(ref.done)
 	}()
 	for _, s := range layout.Config.Services {
-		if err := waitSocket(ctx, s.Socket, ref.done); err != nil {
+		if err := proxyrun.WaitSocket(ctx, s.Socket, ref.done); err != nil {
 			ref.Stop()
 			return nil, fmt.Errorf("proxytest: gssproxy service %s: %w\n%s", s.Name, err, tail(ref.Log(), 30))
 		}
 	}
 	return ref, nil
-}
-
-// waitSocket dials path until it accepts a connection. An accepted and
-// at once closed connection costs the reference nothing.
-func waitSocket(ctx context.Context, path string, exited <-chan struct{}) error {
-	for {
-		c, err := net.DialTimeout("unix", path, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-exited:
-			return errors.New("the daemon exited before its socket accepted connections")
-		case <-ctx.Done():
-			return fmt.Errorf("socket %s does not accept connections: %v", path, err)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 // pidFiles deals with the one file the reference writes outside its

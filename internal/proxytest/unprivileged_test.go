@@ -95,7 +95,7 @@ func TestReferenceAsUnprivilegedUser(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := waitSocket(ctx, layout.Sockets["accept"], exited); err != nil {
+	if err := proxyrun.WaitSocket(ctx, layout.Sockets["accept"], exited); err != nil {
 		t.Fatal(err)
 	}
 
