@@ -189,24 +189,10 @@ func part3(ctx context.Context, dir string, realm *krbtest.Realm, d *proxyrun.Gs
 		// reference gssproxy daemon gets the same line printed.
 		fmt.Fprintf(out, "  (the stray bytes after %q in gss-server's localname line are printed with the reference gssproxy daemon too)\n", user)
 	}
-	served := calls.since(mark)
-	rep.Calls = append(rep.Calls, served...)
-	fmt.Fprintf(out, "daemon log for this part:\n")
-	for _, c := range served {
-		fmt.Fprintf(out, "  daemon     %s\n", c)
-	}
-	if cerr != nil {
-		return fmt.Errorf("MIT gss-client: %w", cerr)
-	}
-	if werr != nil {
-		return fmt.Errorf("MIT gss-server: %w", werr)
-	}
 	alice := realm.Principal(user)
-	if want := fmt.Sprintf("Accepted connection: %q", alice); !strings.Contains(rep.AcceptorOutput, want) {
-		return fmt.Errorf("MIT gss-server did not report %s", want)
-	}
-	if want := fmt.Sprintf("Received message: %q", msg); !strings.Contains(rep.AcceptorOutput, want) {
-		return errors.New("MIT gss-server did not print the unwrapped message")
+	served, err := checkSampleRun(out, calls, mark, rep, "MIT gss-client", cerr, werr, rep.AcceptorOutput, alice, msg)
+	if err != nil {
+		return err
 	}
 	acc, ok := findCall(served, srv.PID(), acceptService, "context accepted")
 	if !ok {
@@ -260,24 +246,10 @@ func part4(ctx context.Context, dir string, realm *krbtest.Realm, d *proxyrun.Gs
 	rep.AcceptorOutput4 = srv.Stdout()
 	io.WriteString(prefix(out, "  mit-client "), readable(cout))
 	io.WriteString(prefix(out, "  mit-server "), readable(srv.Stdout()))
-	served := calls.since(mark)
-	rep.Calls = append(rep.Calls, served...)
-	fmt.Fprintf(out, "daemon log for this part:\n")
-	for _, c := range served {
-		fmt.Fprintf(out, "  daemon     %s\n", c)
-	}
-	if cerr != nil {
-		return fmt.Errorf("MIT gss-client through the proxy: %w", cerr)
-	}
-	if werr != nil {
-		return fmt.Errorf("MIT gss-server: %w", werr)
-	}
 	bob := realm.Principal(keyUser)
-	if want := fmt.Sprintf("Accepted connection: %q", bob); !strings.Contains(rep.AcceptorOutput4, want) {
-		return fmt.Errorf("MIT gss-server did not report %s", want)
-	}
-	if want := fmt.Sprintf("Received message: %q", msg); !strings.Contains(rep.AcceptorOutput4, want) {
-		return errors.New("MIT gss-server did not print the unwrapped message")
+	served, err := checkSampleRun(out, calls, mark, rep, "MIT gss-client through the proxy", cerr, werr, rep.AcceptorOutput4, bob, msg)
+	if err != nil {
+		return err
 	}
 	ini, ok := findCall(served, pid, initiateService, "context initiated")
 	if !ok {
@@ -331,6 +303,31 @@ func localname(out string) string {
 		}
 	}
 	return ""
+}
+
+// checkSampleRun records and prints the daemon calls since mark, then
+// judges a run of MIT's gss-client against gss-server: both exited
+// cleanly, and the server accepted principal and unwrapped msg.
+func checkSampleRun(out io.Writer, calls *callLog, mark int, rep *Report, client string, cerr, werr error, serverOut, principal, msg string) ([]ProxyCall, error) {
+	served := calls.since(mark)
+	rep.Calls = append(rep.Calls, served...)
+	fmt.Fprintf(out, "daemon log for this part:\n")
+	for _, c := range served {
+		fmt.Fprintf(out, "  daemon     %s\n", c)
+	}
+	if cerr != nil {
+		return nil, fmt.Errorf("%s: %w", client, cerr)
+	}
+	if werr != nil {
+		return nil, fmt.Errorf("MIT gss-server: %w", werr)
+	}
+	if want := fmt.Sprintf("Accepted connection: %q", principal); !strings.Contains(serverOut, want) {
+		return nil, fmt.Errorf("MIT gss-server did not report %s", want)
+	}
+	if want := fmt.Sprintf("Received message: %q", msg); !strings.Contains(serverOut, want) {
+		return nil, errors.New("MIT gss-server did not print the unwrapped message")
+	}
+	return served, nil
 }
 
 func findCall(calls []ProxyCall, pid int, svc, msg string) (ProxyCall, bool) {
