@@ -112,7 +112,6 @@ type Daemon struct {
 	serveWG   sync.WaitGroup
 
 	partials *partialStore
-	workers  *workerPool
 
 	// rcache is the replay cache every acceptor credential of the daemon
 	// uses unless its cred_store names one: a memory cache of its own.
@@ -254,10 +253,8 @@ func UserproxyConfig(socket string) (*Config, error) {
 // serves in the background.
 func (d *Daemon) Start() error {
 	st := d.state.Load()
-	d.workers = newWorkerPool(st.cfg.EffectiveWorkerThreads())
 	if err := d.openSockets(st.cfg); err != nil {
 		d.closeListeners()
-		d.workers.stop()
 		return err
 	}
 	d.initProcNFSD(st.cfg)
@@ -342,9 +339,6 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	err := d.srv.Shutdown(ctx)
 	d.closeListeners()
 	d.serveWG.Wait()
-	if d.workers != nil {
-		d.workers.stop()
-	}
 	d.log.Info("gss-proxy daemon stopped")
 	return err
 }
@@ -357,9 +351,6 @@ func (d *Daemon) Close() error {
 	err := d.srv.Close()
 	d.closeListeners()
 	d.serveWG.Wait()
-	if d.workers != nil {
-		d.workers.stop()
-	}
 	return err
 }
 

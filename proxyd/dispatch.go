@@ -107,14 +107,12 @@ func (d *Daemon) handler(proc uint32, fn procFunc) oncrpc.HandlerFunc {
 			slog.Any("service", svc.Name), slog.Any("proc", name),
 		}}
 		c.log = slog.New(&c.logh)
-		d.workers.run(func() {
-			defer func() {
-				for _, cr := range c.owned {
-					cr.Release()
-				}
-			}()
-			fn(c, arg).MarshalXDR(res)
-		})
+		defer func() {
+			for _, cr := range c.owned {
+				cr.Release()
+			}
+		}()
+		fn(c, arg).MarshalXDR(res)
 		return nil
 	}
 }
