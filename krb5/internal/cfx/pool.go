@@ -168,14 +168,16 @@ func startPool() {
 func newWorker() *worker { return &worker{buf: make([]byte, 16+minChunk)} }
 
 // spinFor is how long an idle worker polls for the next job before it
-// blocks. Waking a parked thread can take longer than encrypting 64 KiB on
-// a VM, so back-to-back calls find the worker awake. But a polling worker
-// is a busy thread to the OS: if it finds it was descheduled meanwhile,
+// blocks. A parked worker starts some 65 µs after the hand-off on a 2-CPU
+// VM (the thread's wake-up, and the Go scheduler's pause before it steals
+// a goroutine queued to run next on a busy P), so back-to-back calls find
+// the worker awake. But a polling worker is a busy thread to the OS: if it
+// finds it was descheduled for longer than brief interruptions take,
 // another process wants the CPU, and it stops polling for calmFor, so as
 // not to take the core from the caller or be sliced in mid-job.
 const (
 	spinFor  = 100 * time.Microsecond
-	lostCPU  = 30 * time.Microsecond
+	lostCPU  = 250 * time.Microsecond
 	calmFor  = 20 * time.Millisecond
 	stallFor = 10 * time.Microsecond // decryption: no progress this long and the caller takes the chunk
 )
@@ -386,15 +388,32 @@ func (j *parJob) handoff(ho handoff) handoff {
 
 // Offering a job can cost more than it saves even when the job is cut
 // into chunks: a parked worker is woken with a system call (several
-// microseconds on a VM), and when no CPU is free the woken thread may take
-// the caller's own. So each kind of job keeps the caller's wall time per
-// byte with and without a worker, as moving averages, and goes the faster
-// way; every exploreEvery-th call goes the other way, to notice when that
-// one has become faster.
+// microseconds on a VM) and starts tens of microseconds later, and when no
+// CPU is free the woken thread takes the caller's own. So each kind of job
+// keeps the caller's recent wall times per byte with and without a worker
+// and goes the faster way, by the median of the last few calls, which one
+// preempted call does not move. Now and then it explores the other way for
+// a few calls in a row (the first of which may find the worker parked):
+// every minExplore calls after the choice changed, then at doubling
+// intervals while it holds, so that a settled choice costs little.
 type chooser struct {
-	calls    atomic.Uint32
-	par, ser atomic.Uint64 // float64 bits, ns per KiB; 0 before the first sample
+	// samples[0] without a worker, [1] with one: ns per KiB, 0 if none yet.
+	samples [2][chooserSamples]atomic.Uint32
+	next    [2]atomic.Uint32
+
+	until   atomic.Int32 // calls before the next exploration
+	burst   atomic.Int32 // calls left in the current one
+	explore atomic.Bool  // the way being explored
+	gap     atomic.Int32 // calls between explorations
+	last    atomic.Bool  // the choice when the last exploration began
 }
+
+const (
+	chooserSamples = 5
+	exploreBurst   = 4
+	minExplore     = 64
+	maxExplore     = 2048
+)
 
 // Kinds of job: direction and whether the MAC covers the ciphertext.
 const (
@@ -406,32 +425,53 @@ const (
 
 var choosers [4]chooser
 
-const exploreEvery = 32
-
 func (c *chooser) parallel() bool {
-	n := c.calls.Add(1)
-	p, s := math.Float64frombits(c.par.Load()), math.Float64frombits(c.ser.Load())
-	prefer := p == 0 || s == 0 || p <= s
-	if n%exploreEvery == 0 {
-		return !prefer
+	if c.burst.Load() > 0 && c.burst.Add(-1) >= 0 {
+		return c.explore.Load()
 	}
-	return prefer
+	p, s := c.median(1), c.median(0)
+	prefer := p == 0 || s == 0 || p <= s
+	if c.until.Add(-1) > 0 {
+		return prefer
+	}
+	gap := c.gap.Load()
+	if prefer != c.last.Load() || gap < minExplore {
+		gap = minExplore
+	} else {
+		gap = min(2*gap, maxExplore)
+	}
+	c.gap.Store(gap)
+	c.last.Store(prefer)
+	c.until.Store(gap)
+	c.explore.Store(!prefer)
+	c.burst.Store(exploreBurst - 1)
+	return !prefer
 }
 
-// record adds a call of n bytes that took d, with a worker or without. A
-// call stretched by a preemption counts at most twice the average, so
-// that one such call does not decide the next hundred.
+func (c *chooser) median(mode int) uint32 {
+	var v [chooserSamples]uint32
+	n := 0
+	for i := range c.samples[mode] {
+		if x := c.samples[mode][i].Load(); x != 0 {
+			j := n
+			for ; j > 0 && v[j-1] > x; j-- {
+				v[j] = v[j-1]
+			}
+			v[j] = x
+			n++
+		}
+	}
+	return v[n/2]
+}
+
+// record adds a call of n bytes that took d, with a worker or without.
 func (c *chooser) record(par bool, d time.Duration, n int) {
-	a := &c.ser
+	mode := 0
 	if par {
-		a = &c.par
+		mode = 1
 	}
-	v := float64(d) * 1024 / float64(n)
-	old := math.Float64frombits(a.Load())
-	if old != 0 {
-		v = old + (min(v, 2*old)-old)/8
-	}
-	a.Store(math.Float64bits(v))
+	v := uint32(max(min(int64(d)*1024/int64(n), math.MaxUint32), 1))
+	c.samples[mode][c.next[mode].Add(1)%chooserSamples].Store(v)
 }
 
 func (j *parJob) offer(ho handoff) {
@@ -574,12 +614,14 @@ func (j *parJob) decrypt(dec cipher.BlockMode, h *hmacState) {
 			if k > b || state == ctlIdle {
 				break // the worker decrypted it
 			}
-			if state == ctlDecrypt && st.stalled(j.prog.Load()) {
-				// Take the chunk: the worker's later chunks are done, and its
-				// compare-and-swap to copy this one out will fail.
-				if j.ctl.CompareAndSwap(cur, t<<tkShift|uint64(k+1)<<idxBits|uint64(k+1)) {
-					own(k)
-					break
+			if state == ctlDecrypt {
+				if st.stalled(j.prog.Load()) {
+					// Take the chunk: the worker's later chunks are done, and
+					// its compare-and-swap to copy this one out will fail.
+					if j.ctl.CompareAndSwap(cur, t<<tkShift|uint64(k+1)<<idxBits|uint64(k+1)) {
+						own(k)
+						break
+					}
 				}
 				continue
 			}
@@ -590,24 +632,31 @@ func (j *parJob) decrypt(dec cipher.BlockMode, h *hmacState) {
 	j.src, j.dst = nil, nil
 }
 
-// stallWatch tells when a worker's progress counter stopped moving.
+// stallWatch tells when to stop waiting for a worker's chunk: when its
+// progress counter stopped moving, or when the worker, though moving, has
+// taken longer than a chunk should (it may be sharing a CPU).
 type stallWatch struct {
-	last  uint64
-	since time.Time
+	last         uint64
+	first, since time.Time
 }
 
 func (s *stallWatch) stalled(p uint64) bool {
 	now := time.Now()
+	if s.first.IsZero() {
+		s.first = now
+	}
 	if s.since.IsZero() || p != s.last {
 		s.last, s.since = p, now
-		return false
 	}
-	return now.Sub(s.since) > stallFor
+	return now.Sub(s.since) > stallFor || now.Sub(s.first) > 3*stallFor
 }
 
 // waiter paces a caller that waits for a worker's copy window. The window
-// is short, so it polls; if the worker was descheduled in it, the caller
-// yields, in case the worker waits for this very CPU.
+// takes well under a microsecond, so the caller polls; if it stays open,
+// the worker was descheduled in it, perhaps in favour of this very caller
+// on the same CPU, so the caller then sleeps. Go rounds such a sleep up to
+// about a millisecond; it is rare, since a preemption has to land in the
+// window, a few percent of the worker's time.
 type waiter struct {
 	n     int
 	start time.Time
@@ -620,12 +669,9 @@ func (w *waiter) wait() {
 	}
 	if w.start.IsZero() {
 		w.start = time.Now()
-	}
-	if time.Since(w.start) < 50*time.Microsecond {
 		return
 	}
-	runtime.Gosched()
-	if time.Since(w.start) > time.Millisecond {
+	if time.Since(w.start) > 20*time.Microsecond {
 		time.Sleep(20 * time.Microsecond)
 	}
 }

@@ -265,10 +265,12 @@ func TestStaleHandoff(t *testing.T) {
 }
 
 // The chooser goes the way that has been faster, tries the other way now
-// and then, and is not swung by one call stretched by a preemption.
+// and then, less often while its choice holds, and is not swung by one
+// call stretched by a preemption.
 func TestChooser(t *testing.T) {
-	count := func(c *chooser) (par int) {
-		for i := 0; i < 10*exploreEvery; i++ {
+	// run makes n calls and returns how many went parallel.
+	run := func(c *chooser, n int) (par int) {
+		for i := 0; i < n; i++ {
 			if c.parallel() {
 				par++
 			}
@@ -276,25 +278,31 @@ func TestChooser(t *testing.T) {
 		return par
 	}
 	var c chooser
-	if n := count(&c); n != 10*exploreEvery-10 {
-		t.Fatalf("no samples yet: %d of %d calls parallel, want all but the explorations", n, 10*exploreEvery)
+	if n := run(&c, 1000); n < 1000-2*exploreBurst*1000/minExplore || n == 1000 {
+		t.Fatalf("no samples yet: %d of 1000 calls parallel, want all but a few explorations", n)
 	}
 	const n = 64 << 10
-	for i := 0; i < 20; i++ {
+	for i := 0; i < chooserSamples; i++ {
 		c.record(true, 150*time.Microsecond, n)
 		c.record(false, 100*time.Microsecond, n)
 	}
-	if n := count(&c); n != 10 {
-		t.Fatalf("parallel slower: %d parallel calls, want only the 10 explorations", n)
+	if n := run(&c, 1000); n > 2*exploreBurst*1000/minExplore || n == 0 {
+		t.Fatalf("parallel slower: %d of 1000 calls parallel, want only a few explorations", n)
+	}
+	// The choice holds: explorations become rarer, down to one every
+	// maxExplore calls.
+	run(&c, 4*maxExplore)
+	if n := run(&c, 4*maxExplore); n > 5*exploreBurst {
+		t.Fatalf("settled: %d of %d calls parallel", n, 4*maxExplore)
 	}
 	c.record(false, time.Second, n) // one call that lost the CPU
-	if n := count(&c); n != 10 {
-		t.Fatalf("after one stretched serial call: %d parallel calls, want 10", n)
+	if n := run(&c, 1000); n > exploreBurst {
+		t.Fatalf("after one stretched serial call: %d of 1000 calls parallel", n)
 	}
-	for i := 0; i < 40; i++ {
+	for i := 0; i < chooserSamples/2+1; i++ {
 		c.record(false, 300*time.Microsecond, n)
 	}
-	if n := count(&c); n != 10*exploreEvery-10 {
-		t.Fatalf("serial now slower: %d parallel calls, want all but the explorations", n)
+	if n := run(&c, 1000); n < 1000-exploreBurst*(1000/minExplore+1) {
+		t.Fatalf("serial now slower: %d of 1000 calls parallel, want all but a few explorations", n)
 	}
 }
