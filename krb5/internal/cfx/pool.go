@@ -46,6 +46,7 @@ import (
 // a worker that wakes late holds a stale ticket and its compare-and-swaps
 // fail, so a reused job is safe from it. Workers are long-lived and a
 // job's state lives in its Protector, so a hand-off allocates nothing.
+// Whether a job is offered at all is decided by measurement (chooser).
 
 // parallelThreshold is the message size below which everything runs on the
 // calling goroutine: under it the hand-off costs more than it saves.
