@@ -167,7 +167,7 @@ type mitADContext struct {
 type mitADModule struct {
 	Name        string
 	PAC         []byte
-	PACVerified bool
+	PACVerified int32 // MIT's flag: any nonzero value means verified
 	Indicators  [][]byte
 }
 
@@ -374,11 +374,7 @@ func (mc *mitContext) marshal() []byte {
 			switch m.Name {
 			case mitADModulePAC:
 				w.counted(m.PAC)
-				if m.PACVerified {
-					w.i32(1)
-				} else {
-					w.i32(0)
-				}
+				w.i32(m.PACVerified)
 			case mitADModuleIndicators:
 				w.i32(int32(len(m.Indicators)))
 				for _, ind := range m.Indicators {
@@ -636,7 +632,7 @@ func (r *mitReader) adContext() *mitADContext {
 		switch m.Name {
 		case mitADModulePAC:
 			m.PAC = r.counted("PAC")
-			m.PACVerified = r.i32("PAC verified flag") != 0
+			m.PACVerified = r.i32("PAC verified flag")
 		case mitADModuleIndicators:
 			k := r.count("authentication indicator count", 4)
 			for j := 0; j < k && r.ok(); j++ {
@@ -879,7 +875,7 @@ func mitADContextOf(n *krbName) *mitADContext {
 	}
 	pm := mitADModule{Name: mitADModulePAC}
 	if len(pac) > 0 {
-		pm.PAC, pm.PACVerified = pac[0], pacOK
+		pm.PAC, pm.PACVerified = pac[0], b2i(pacOK)
 	}
 	im := mitADModule{Name: mitADModuleIndicators}
 	if indsAuth {
@@ -992,7 +988,7 @@ func (mc *mitContext) secContext(m *mechanism) (*secContext, error) {
 		for _, mod := range ad.Modules {
 			switch {
 			case mod.Name == mitADModulePAC && len(mod.PAC) > 0:
-				c.source.setAttribute(attrMSPAC, [][]byte{mod.PAC}, mod.PACVerified)
+				c.source.setAttribute(attrMSPAC, [][]byte{mod.PAC}, mod.PACVerified != 0)
 			case mod.Name == mitADModuleIndicators && len(mod.Indicators) > 0:
 				c.source.setAttribute(attrAuthIndicators, mod.Indicators, true)
 			}

@@ -156,6 +156,35 @@ func TestMITContextRoundTrip(t *testing.T) {
 	}
 }
 
+// MIT reads the PAC's verified flag as "nonzero means verified"; a token
+// carrying 2 must import as verified and marshal back unchanged (a fuzzing
+// find: the flag was once folded to a bool and written back as 1).
+func TestMITContextPACVerifiedFlag(t *testing.T) {
+	c := testContext(t, false, true, 18)
+	c.source.setAttribute(attrMSPAC, [][]byte{[]byte("pac")}, true)
+	tok, err := c.ExportMIT()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, err := parseMITContext(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc.ADContext.Modules[0].PACVerified = 2
+	tok = mc.marshal()
+	back, err := parseMITContext(tok)
+	if err != nil || !bytes.Equal(back.marshal(), tok) {
+		t.Fatalf("flag 2 does not round-trip: %v", err)
+	}
+	imported, err := importMITContext(nil, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, verified, err := imported.source.Attribute(attrMSPAC); err != nil || !verified {
+		t.Fatalf("PAC with flag 2: verified=%v err=%v", verified, err)
+	}
+}
+
 func TestMITContextRejects(t *testing.T) {
 	a := testContext(t, true, true, 18)
 	tok, err := a.ExportMIT()
