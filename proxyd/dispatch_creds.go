@@ -181,19 +181,12 @@ func (c *call) username(uid uint32) (string, error) {
 }
 
 // tryImpersonate is the reference's rule for when a credential is got by
-// S4U2Self rather than directly.
+// S4U2Self rather than directly (see impersonate.go).
 func (c *call) tryImpersonate(usage gss.CredUsage, at acquireType) bool {
 	if at == acqImpersonateName && (c.svc.AllowProtocolTransition || c.svc.Trusted) {
 		return true
 	}
 	return c.svc.Impersonate && (usage == gss.CredInitiate || usage == gss.CredBoth)
-}
-
-// errS4U is what the daemon answers where the reference would impersonate:
-// gsskit's krb5 mechanism has no S4U2Self/S4U2Proxy yet.
-func errS4U(who string) error {
-	return gss.NewError(gss.Unavailable, 0, gss.MechKrb5,
-		"impersonating "+who+" needs S4U2Self, which gsskit's Kerberos mechanism does not implement yet")
 }
 
 // credEnv works out, as the reference's gp_get_cred_environment does, for
@@ -203,8 +196,8 @@ type credEnv struct {
 	name  *gss.Name
 	usage gss.CredUsage
 	store gss.CredStore
-	// impersonateUser is set when the reference would impersonate the
-	// calling user (impersonate = yes).
+	// impersonateUser is set when the call impersonates the calling
+	// user (impersonate = yes).
 	impersonateUser string
 }
 
@@ -423,11 +416,17 @@ func (c *call) addKrb5Creds(at acquireType, in *gss.Credential, desired *gssprox
 		return c.own(cred), nil, nil
 	}
 	if at == acqImpersonateName {
-		who := "the desired name"
-		if env.name != nil {
-			who = env.name.String()
+		// The caller's credential, the service's own got through the
+		// daemon, impersonates the desired name.
+		if in == nil {
+			return nil, nil, gss.NewError(gss.NoCred, 0, gss.MechKrb5,
+				"impersonate_name needs the impersonator's credential, and the call passes none this service can open")
 		}
-		return nil, nil, errS4U(who)
+		cred, err := c.impersonate(in, env.name)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cred, nil, nil
 	}
 	// The reference first gets the service's own credential; when that is
 	// already the requested user, no impersonation is needed.
@@ -458,11 +457,11 @@ func (c *call) addKrb5Creds(at acquireType, in *gss.Credential, desired *gssprox
 			}
 		}
 	}
-	who := env.impersonateUser
-	if env.name != nil {
-		who = env.name.String()
+	cred, err := c.impersonate(imp, env.name)
+	if err != nil {
+		return nil, nil, err
 	}
-	return nil, nil, errS4U(who)
+	return cred, nil, nil
 }
 
 func (c *call) acquireCred(m gssproxy.Message) gssproxy.Message {
