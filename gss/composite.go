@@ -2,8 +2,9 @@ package gss
 
 import (
 	"encoding/binary"
-	"sort"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // RFC 6680 exported composite names (TOK_ID 04 02) carry the RFC 2743 §3.2
@@ -50,36 +51,79 @@ func (n *Name) ExportComposite() ([]byte, error) {
 		return nil, NewError(NameNotMN, 0, "", "name "+strconv.Quote(string(n.value))+
 			" is not a mechanism name; Canonicalize it first")
 	}
-	out := appendNameHeader(nil, exportCompositeTokID, n.key, n.mn.Export())
+	blob := n.mn.Export()
 	n.mu.Lock()
 	local := len(n.attrs) != 0 || len(n.deleted) != 0
+	var attrs []nameAttr
+	var err error
+	ex, isEx := n.mn.(CompositeAttributesExporter)
+	if !local && !isEx {
+		// What GetAttribute gives for each of Attributes, with the
+		// mechanism's list asked for once rather than once per attribute.
+		attrs, err = n.mechAttrsLocked()
+	}
 	n.mu.Unlock()
-	if ex, ok := n.mn.(CompositeAttributesExporter); ok && !local {
-		blob, err := ex.ExportCompositeAttributes()
+	if err != nil {
+		return nil, err
+	}
+	if isEx && !local {
+		ablob, err := ex.ExportCompositeAttributes()
 		if err != nil {
 			return nil, mechError(err, Failure, n.key, "exporting the attributes of "+strconv.Quote(n.String()))
 		}
-		if len(blob) == 0 {
+		out := appendNameHeader(nil, exportCompositeTokID, n.key, blob)
+		if len(ablob) == 0 {
 			return out, nil
 		}
-		out = binary.BigEndian.AppendUint32(out, uint32(len(blob)))
-		return append(out, blob...), nil
+		out = binary.BigEndian.AppendUint32(out, uint32(len(ablob)))
+		return append(out, ablob...), nil
 	}
-	var attrs []nameAttr
-	for _, name := range n.Attributes() {
-		v, auth, complete, err := n.GetAttribute(name)
-		if err != nil {
-			return nil, err
+	if local {
+		for _, name := range n.Attributes() {
+			v, auth, complete, err := n.GetAttribute(name)
+			if err != nil {
+				return nil, err
+			}
+			attrs = append(attrs, nameAttr{name: name, values: v, authenticated: auth, complete: complete})
 		}
-		attrs = append(attrs, nameAttr{name: name, values: v, authenticated: auth, complete: complete})
 	}
 	if len(attrs) == 0 {
-		return out, nil
+		return appendNameHeader(nil, exportCompositeTokID, n.key, blob), nil
 	}
-	sort.SliceStable(attrs, func(i, j int) bool { return attrs[i].name < attrs[j].name })
-	enc := appendAttrs([]byte(compositeMagic), attrs)
-	out = binary.BigEndian.AppendUint32(out, uint32(len(enc)))
-	return append(out, enc...), nil
+	slices.SortStableFunc(attrs, func(a, b nameAttr) int { return strings.Compare(a.name, b.name) })
+	encLen := len(compositeMagic) + 4
+	for _, a := range attrs {
+		encLen += 4 + len(a.name) + 1 + 4
+		for _, v := range a.values {
+			encLen += 4 + len(v)
+		}
+	}
+	out := make([]byte, 0, nameHeaderLen(n.key, blob)+4+encLen)
+	out = appendNameHeader(out, exportCompositeTokID, n.key, blob)
+	out = binary.BigEndian.AppendUint32(out, uint32(encLen))
+	out = append(out, compositeMagic...)
+	return appendAttrs(out, attrs), nil
+}
+
+// mechAttrsLocked is every attribute of the MN with its values, as
+// GetAttribute gives them for a Name without local changes; n.mu is held.
+func (n *Name) mechAttrsLocked() ([]nameAttr, error) {
+	names := n.mn.Attributes()
+	if len(names) == 0 {
+		return nil, nil
+	}
+	attrs := make([]nameAttr, 0, len(names))
+	for i, name := range names {
+		if slices.Contains(names[:i], name) {
+			continue
+		}
+		v, auth, err := n.mn.Attribute(name)
+		if err != nil {
+			return nil, mechError(err, Unavailable, n.key, "reading attribute "+strconv.Quote(name))
+		}
+		attrs = append(attrs, nameAttr{name: name, values: v, authenticated: auth, complete: true})
+	}
+	return attrs, nil
 }
 
 func appendAttrs(out []byte, attrs []nameAttr) []byte {

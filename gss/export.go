@@ -22,6 +22,11 @@ func AppendExportedName(dst []byte, mech OID, blob []byte) []byte {
 	return appendNameHeader(dst, exportNameTokID, mech, blob)
 }
 
+// nameHeaderLen is how many bytes appendNameHeader appends.
+func nameHeaderLen(mech OID, blob []byte) int {
+	return 2 + 2 + 1 + derLengthSize(len(mech)) + len(mech) + 4 + len(blob)
+}
+
 func appendNameHeader(dst []byte, tokID uint16, mech OID, blob []byte) []byte {
 	derLen := 1 + derLengthSize(len(mech)) + len(mech)
 	dst = binary.BigEndian.AppendUint16(dst, tokID)

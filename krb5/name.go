@@ -127,7 +127,14 @@ const krb5ParseMalformed = 134
 // String unparses p in MIT's syntax. The realm separator is always written,
 // so an unknown realm shows as a trailing '@' as MIT displays it.
 func (p principal) String() string {
+	// One allocation: the size without escapes, grown only when a
+	// component needs them.
+	n := len(p.realm) + 1
+	for _, c := range p.components {
+		n += len(c) + 1
+	}
 	var sb strings.Builder
+	sb.Grow(n)
 	for i, c := range p.components {
 		if i > 0 {
 			sb.WriteByte('/')
@@ -146,12 +153,19 @@ func (p principal) nameString() string {
 }
 
 func (p principal) realmString() string {
+	if !needsQuoting(p.realm) {
+		return p.realm
+	}
 	var sb strings.Builder
 	quoteComponent(&sb, p.realm)
 	return sb.String()
 }
 
 func quoteComponent(sb *strings.Builder, c string) {
+	if !needsQuoting(c) {
+		sb.WriteString(c)
+		return
+	}
 	for i := 0; i < len(c); i++ {
 		switch b := c[i]; b {
 		case '\\', '/', '@':
@@ -169,6 +183,17 @@ func quoteComponent(sb *strings.Builder, c string) {
 			sb.WriteByte(b)
 		}
 	}
+}
+
+// needsQuoting reports whether quoteComponent would change c.
+func needsQuoting(c string) bool {
+	for i := 0; i < len(c); i++ {
+		switch c[i] {
+		case '\\', '/', '@', '\n', '\t', '\b', 0:
+			return true
+		}
+	}
+	return false
 }
 
 // equal compares components and realm; the name type is not significant
