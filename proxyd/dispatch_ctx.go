@@ -391,6 +391,7 @@ func (c *call) initSecContext(m gssproxy.Message) gssproxy.Message {
 	if err != nil {
 		return fail(err)
 	}
+	ccSync := c.beginCredSync(a.Options, a.Cred) // ccachesync.go
 	if sc == nil {
 		if a.TargetName == nil {
 			return fail(gss.NewError(gss.BadName, 0, mech, "init_sec_context without a target name"))
@@ -439,6 +440,9 @@ func (c *call) initSecContext(m gssproxy.Message) gssproxy.Message {
 	res.Context = ctxOut
 	if len(out) > 0 {
 		res.OutputToken = &out
+	}
+	if o, ok := ccSync.finish(c, cred); ok {
+		res.Options = append(res.Options, o)
 	}
 	if !done {
 		res.Status = gssproxy.Status{Major: uint64(gss.ContinueNeeded), Mech: mech}
