@@ -411,6 +411,12 @@ func (c *call) addKrb5Creds(at acquireType, in *gss.Credential, desired *gssprox
 		}
 		cred, err := acquire()
 		if err != nil {
+			if at == acqImpersonateName {
+				// As the reference: no protocol transition, so the
+				// desired name is acquired the ordinary way, from the
+				// daemon's own defaults.
+				return nil, nil, c.notImpersonated(err)
+			}
 			return nil, nil, err
 		}
 		return c.own(cred), nil, nil

@@ -80,3 +80,19 @@ func (c *call) credAllowed(cred *gss.Credential, target *gss.Name) error {
 		"service "+c.svc.Name+" does not allow constrained delegation: a credential impersonated by "+imp.String()+
 			" may reach only "+imp.String()+", not "+who)
 }
+
+// notImpersonated explains the failure of an impersonate_name acquisition
+// on a service that may not impersonate, keeping err's status and text.
+func (c *call) notImpersonated(err error) error {
+	why := "service " + c.svc.Name + " has neither allow_protocol_transition nor trusted, so impersonate_name did not impersonate"
+	var ge *gss.Error
+	if !errors.As(err, &ge) {
+		return gss.WrapError(gss.Failure, 0, gss.MechKrb5, why, err)
+	}
+	out := *ge
+	if out.Message != "" {
+		why += ": " + out.Message
+	}
+	out.Message = why
+	return &out
+}
