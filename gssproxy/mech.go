@@ -87,7 +87,10 @@ type InterposerConfig struct {
 // Credentials acquired through the daemon hold its opaque handle
 // (gssx_cred) and live only in this process: unlike the C plugin, the
 // handle is not written into the default ccache, so Export and Store of a
-// daemon-held credential are GSS_S_UNAVAILABLE. Per-message calls need the
+// daemon-held credential are GSS_S_UNAVAILABLE. A credential the daemon
+// returns updated from INIT_SEC_CONTEXT (sync_creds, for a service with
+// allow_client_ccache_sync) replaces the handle held, so later contexts
+// reuse the tickets the daemon got. Per-message calls need the
 // local Kerberos mechanism registered (import gsskit's krb5 package), since
 // established contexts are imported into it.
 type Interposer struct {

@@ -1,0 +1,119 @@
+package gssproxy_test
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/gsskit/gsskit/gss"
+	. "github.com/gsskit/gsskit/gssproxy"
+	"github.com/gsskit/gsskit/internal/proxytest"
+	"github.com/gsskit/gsskit/oncrpc"
+)
+
+// The Go interposer honours sync_creds as the C plugin does for the
+// credential it holds: a service with allow_client_ccache_sync returns the
+// credential with the service ticket the first context got, and the
+// interposer sends that one, not the handle it acquired, with its next
+// context, which then needs nothing new, so nothing comes back. (The C
+// plugin also writes the credential into the default ccache; the Go
+// interposer keeps daemon handles in the process only, see Interposer.)
+func TestInterposerUsesSyncedCred(t *testing.T) {
+	for _, dk := range daemons {
+		t.Run(dk.name, func(t *testing.T) {
+			realm := testRealm(t)
+			// Initiates as host/localhost, the keytab's principal, and
+			// keeps no ccache of its own.
+			d := dk.start(t, realm, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{{
+				Name: "ipsync", Keytab: realm.Keytab("host/localhost"), Trusted: true, AllowClientCCacheSync: true,
+			}}})
+			ctx := testCtx(t)
+			rec := proxytest.RecordT(t, d.Socket("ipsync"))
+			proxied, _ := proxiedRegistry(t, realm, rec.Socket(), RemoteOnly)
+			local := localRegistry(t, realm)
+			cred, err := proxied.AcquireCredential(ctx, &gss.CredentialConfig{Usage: gss.CredInitiate, Mechs: gss.OIDSet{gss.MechKrb5}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			target, err := proxied.ImportName("host@localhost", gss.NTHostbasedService)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				ini, err := proxied.NewInitiator(&gss.InitiatorConfig{Credential: cred, Target: target, Mech: gss.MechKrb5, Flags: gss.FlagMutual})
+				if err != nil {
+					t.Fatal(err)
+				}
+				acc, err := local.NewAcceptor(nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := establish(ctx, ini, acc); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			// The first INIT_SEC_CONTEXT of each context (no context
+			// handle yet), with its reply.
+			type leg struct {
+				arg InitSecContextArg
+				res InitSecContextRes
+			}
+			var firsts []leg
+			var pending *InitSecContextArg
+			for _, r := range rec.Records() {
+				if r.Proc != ProcInitSecContext {
+					continue
+				}
+				body, err := r.Body()
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch r.Dir {
+				case proxytest.Call:
+					var a InitSecContextArg
+					if err := oncrpc.Unmarshal(body, &a); err != nil {
+						t.Fatal(err)
+					}
+					pending = &a
+				case proxytest.Reply:
+					var res InitSecContextRes
+					if err := oncrpc.Unmarshal(body, &res); err != nil {
+						t.Fatal(err)
+					}
+					if pending != nil && pending.Context == nil {
+						firsts = append(firsts, leg{*pending, res})
+					}
+					pending = nil
+				}
+			}
+			if len(firsts) != 2 {
+				t.Fatalf("%d contexts started with the daemon, want 2: %v", len(firsts), rec.Transcript().Procs())
+			}
+			for i, l := range firsts {
+				if v, ok := FindOption(l.arg.Options, OptSyncModifiedCreds); !ok || string(v) != ValSyncDefault+"\x00" {
+					t.Errorf("context %d: sync_modified_creds option %q, %v", i+1, v, ok)
+				}
+				if l.arg.Cred == nil {
+					t.Fatalf("context %d: sent no credential", i+1)
+				}
+			}
+			v, ok := FindOption(firsts[0].res.Options, OptSyncCreds)
+			if !ok {
+				t.Fatal("the first context's service ticket came back without sync_creds")
+			}
+			var synced Cred
+			if err := oncrpc.Unmarshal(v, &synced); err != nil {
+				t.Fatalf("sync_creds: %v", err)
+			}
+			if bytes.Equal(synced.HandleRef, firsts[0].arg.Cred.HandleRef) {
+				t.Error("sync_creds holds the handle the client already had")
+			}
+			if !bytes.Equal(firsts[1].arg.Cred.HandleRef, synced.HandleRef) {
+				t.Error("the second context was not started with the synced credential")
+			}
+			if _, ok := FindOption(firsts[1].res.Options, OptSyncCreds); ok {
+				t.Error("the second context, with the synced credential, got sync_creds again")
+			}
+		})
+	}
+}
