@@ -88,6 +88,9 @@ func (rr *RecordReader) ReadRecord(dst []byte) ([]byte, error) {
 	}
 }
 
+// buffered is how many bytes were received and not yet returned.
+func (rr *RecordReader) buffered() int { return rr.r.Buffered() }
+
 // grow makes room for n more bytes after len(b).
 func grow(b []byte, n int) []byte {
 	if cap(b)-len(b) >= n {

@@ -44,7 +44,10 @@ type Call struct {
 //
 // Handlers run concurrently. ctx is cancelled when the server stops
 // reading the connection because the peer closed it or broke the protocol,
-// or when the server is closed; a graceful Shutdown leaves it alone. args
+// or when the server is closed; a graceful Shutdown leaves it alone. (The
+// only call in flight on a connection is served by its reader, which
+// another goroutine relieves within about two milliseconds if the call
+// takes longer; the peer going away is noticed from then on.) args
 // aliases the received record: copy what outlives the call. res already
 // holds room for the reply header, so only append to it.
 type Handler interface {
@@ -94,6 +97,8 @@ type Server struct {
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
+
+	watching atomic.Bool // watchInline runs
 
 	mu        sync.Mutex
 	state     int // serverRunning, serverShutdown, serverClosed
@@ -245,6 +250,7 @@ func (s *Server) track(conn net.Conn) *serverConn {
 		sem:  make(chan struct{}, s.maxInFlight),
 		work: make(chan *callState),
 		idle: make(chan struct{}),
+		done: make(chan struct{}),
 	}
 	sc.ctx, sc.cancel = context.WithCancel(s.ctx)
 	s.conns[sc] = struct{}{}
@@ -313,7 +319,9 @@ func (s *Server) Close() error {
 }
 
 // serverConn is one connection: a reader goroutine that decodes call
-// headers and starts a goroutine per call, and a lock serializing replies.
+// headers and authenticates calls, serves a call itself when it is the
+// only one, and hands calls to call goroutines otherwise; and a lock
+// serializing replies.
 type serverConn struct {
 	s      *Server
 	conn   net.Conn
@@ -336,10 +344,33 @@ type serverConn struct {
 	nidle   atomic.Int32
 	workers sync.WaitGroup
 
+	// The reader serves a call itself, without waking another goroutine,
+	// when no other call is in flight and no more bytes are buffered (a
+	// client that waits for each reply). Meanwhile nobody reads, so if the
+	// call is still running a tick of the server's watcher later (see
+	// watchInline), a new goroutine takes over reading, and sees further
+	// calls and the peer going away (which cancels the handler's context)
+	// as the reader does for calls it hands off. inline is odd while a
+	// call is served inline and the reader's role may be taken; each
+	// change adds 1, so a takeover of one call cannot be mistaken for the
+	// end of another.
+	inline atomic.Uint64
+	seen   uint64        // inline at the watcher's last tick; the watcher's own
+	done   chan struct{} // closed when the connection is finished
+
 	wmu    sync.Mutex
 	rw     *recordWriter
 	broken bool // a write failed; the stream is unusable
 }
+
+// inlineTick is the period of the watcher of calls served inline: one
+// still running two ticks in a row, so for at least one tick, loses the
+// reader's role to a new goroutine.
+const inlineTick = time.Millisecond
+
+// inlineIdleTicks is how many ticks without any call served inline make
+// the watcher stop until the next one.
+const inlineIdleTicks = 100
 
 // aLongTimeAgo as a read deadline makes a blocked Read return at once.
 var aLongTimeAgo = time.Unix(1, 0)
@@ -349,9 +380,20 @@ func (sc *serverConn) stopReading() {
 	sc.conn.SetReadDeadline(aLongTimeAgo)
 }
 
+// serve runs the connection's first reader. If a takeover replaces it, it
+// waits for the connection to be finished, for ServeConn's sake.
 func (sc *serverConn) serve() {
+	if !sc.readLoop() {
+		<-sc.done
+		return
+	}
+	sc.end()
+}
+
+// end finishes the connection once its last reader stopped reading.
+func (sc *serverConn) end() {
+	defer close(sc.done)
 	defer sc.s.untrack(sc)
-	sc.readLoop()
 	if !sc.stopping.Load() {
 		// The peer is gone (or broke the protocol): tell running handlers.
 		// On a graceful shutdown they finish normally instead.
@@ -364,7 +406,10 @@ func (sc *serverConn) serve() {
 	sc.conn.Close()
 }
 
-func (sc *serverConn) readLoop() {
+// readLoop reads and admits calls until reading ends (it reports true:
+// the caller ends the connection) or another goroutine took over reading
+// while this one served a call (false).
+func (sc *serverConn) readLoop() bool {
 	for {
 		cs := getCallState()
 		rec, err := sc.rr.ReadRecord(cs.rec)
@@ -374,7 +419,7 @@ func (sc *serverConn) readLoop() {
 			if !sc.stopping.Load() && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				sc.s.log.Debug("oncrpc: closing connection", "peer", sc.conn.RemoteAddr(), "err", err)
 			}
-			return
+			return true
 		}
 		h, credEnd, args, ce := parseCall(rec)
 		if ce == callMalformed {
@@ -382,7 +427,7 @@ func (sc *serverConn) readLoop() {
 			// protocol, so, like libtirpc, give up on the connection.
 			putCallState(cs)
 			sc.s.log.Debug("oncrpc: malformed call; closing connection", "peer", sc.conn.RemoteAddr())
-			return
+			return true
 		}
 		cs.c = Call{CallHeader: h, Header: rec[:credEnd], Conn: sc.conn}
 		cs.args, cs.ce = args, ce
@@ -390,11 +435,17 @@ func (sc *serverConn) readLoop() {
 		case sc.sem <- struct{}{}:
 		case <-sc.ctx.Done():
 			putCallState(cs)
-			return
+			return true
 		}
 		sc.calls.Add(1)
 		if !sc.admit(cs) {
 			sc.release(cs)
+			continue
+		}
+		if len(sc.sem) == 1 && sc.rr.buffered() == 0 {
+			if !sc.runInline(cs) {
+				return false
+			}
 			continue
 		}
 		select {
@@ -404,6 +455,93 @@ func (sc *serverConn) readLoop() {
 			go sc.worker(cs)
 		}
 	}
+}
+
+// runInline serves cs on the reader and reports whether this goroutine
+// is still the reader.
+func (sc *serverConn) runInline(cs *callState) bool {
+	g := sc.inline.Add(1)
+	if !sc.s.watching.Load() {
+		sc.s.startWatching()
+	}
+	sc.run(cs)
+	return sc.inline.CompareAndSwap(g, g+1)
+}
+
+// takeOver becomes the reader if the call served inline in generation g
+// is still running.
+func (sc *serverConn) takeOver(g uint64) {
+	if !sc.inline.CompareAndSwap(g, g+1) {
+		return // the call ended meanwhile
+	}
+	if sc.readLoop() {
+		sc.end()
+	}
+}
+
+// startWatching starts the watcher of calls served inline unless it runs.
+func (s *Server) startWatching() {
+	if s.watching.CompareAndSwap(false, true) {
+		go s.watchInline()
+	}
+}
+
+// watchInline is the watcher of calls served inline. Every inlineTick it
+// looks at the connections, and for each call served inline that it saw
+// at the previous tick already, starts a goroutine that takes over
+// reading the connection. A timer per call would be simpler, but adding
+// it wakes the netpoller, which costs a thread switch per call. The
+// watcher stops after inlineIdleTicks without an inline call, or when
+// no connection is left.
+func (s *Server) watchInline() {
+	t := time.NewTicker(inlineTick)
+	defer t.Stop()
+	idle := 0
+	for {
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			s.watching.Store(false)
+			return
+		}
+		active := false
+		s.mu.Lock()
+		for sc := range s.conns {
+			g := sc.inline.Load()
+			if g != sc.seen {
+				active = true
+			}
+			if g&1 == 1 && g == sc.seen {
+				go sc.takeOver(g)
+			}
+			sc.seen = g
+		}
+		n := len(s.conns)
+		s.mu.Unlock()
+		if active {
+			idle = 0
+		} else if idle++; idle >= inlineIdleTicks || n == 0 {
+			// A call that went inline before this store finds the
+			// watcher running; one after it starts another.
+			s.watching.Store(false)
+			if !s.anyInline() || !s.watching.CompareAndSwap(false, true) {
+				return
+			}
+			idle = 0
+		}
+	}
+}
+
+// anyInline reports whether a call is being served inline.
+func (s *Server) anyInline() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sc := range s.conns {
+		if sc.inline.Load()&1 == 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // worker serves cs, then whatever calls the reader hands it, until the
