@@ -107,7 +107,7 @@ type InitSecContextOptions struct {
 	// call changed the ticket cache. The reference honours it only for
 	// "default" as the value and a service with allow_client_ccache_sync
 	// and no ccache in its cred_store; anything else is ignored, not
-	// refused.
+	// refused. ccachesync.go has the rest of the rule.
 	SyncModifiedCreds bool
 }
 
