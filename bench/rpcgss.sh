@@ -14,22 +14,27 @@
 #         RPCSEC_GSS none, integrity and privacy, for each N in CLIENTS;
 #      b. one Go client against one libtirpc client (one call in flight
 #         each) against each server, integrity and privacy;
-#   4. print the medians, with each server's CPU time per call (from
-#      /proc, steadier than the rates on a shared machine), and the goals:
+#   4. print the medians, with each server's CPU time and thread switches
+#      per call (from /proc, steadier than the rates on a shared machine),
+#      the clients' CPU time per call and the rate that alone allows on
+#      this machine's CPUs (no server can go faster), and the goals:
 #      integrity and privacy at least 2x
 #      libtirpc's rate with the Go server, and privacy costing the Go
-#      server less than 2x AUTH_NONE's rate.
+#      server less than 2x AUTH_NONE's rate (the row "privacy cost" also
+#      gives each server's CPU time per call for privacy over AUTH_NONE's:
+#      the rates also carry the clients' cost, which privacy multiplies).
 # Every echo is checked by the client that made it.
 #
 # Environment: SECS (seconds per measurement, default 3), ROUNDS (default
-# 3), CLIENTS (default "1 4"), SIZE (bytes per echo, default 4096), KEEP=1
-# keeps the raw outputs in the printed temp directory.
+# 3), CLIENTS (default "1 4 16"; at 16 the single-threaded libtirpc
+# server has work queued all the time), SIZE (bytes per echo, default
+# 4096), KEEP=1 keeps the raw outputs in the printed temp directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 secs=${SECS:-3}
 rounds=${ROUNDS:-3}
-clients=${CLIENTS:-1 4}
+clients=${CLIENTS:-1 4 16}
 size=${SIZE:-4096}
 
 for tool in go gcc; do
@@ -98,23 +103,34 @@ tick=$(getconf CLK_TCK)
 
 # cputicks PID: the process's user and system CPU time so far, in ticks.
 cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# switches PID: the context switches of the process's threads so far.
+switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'; }
+# childcpu FILE: the user and system CPU time, in seconds, of the
+# waited-for children of the shell that wrote times' output to FILE.
+childcpu() { awk 'NR == 2 {for (i = 1; i <= 2; i++) {split($i, t, "m"); s += t[1] * 60 + t[2]} print s}' "$1"; }
+ncpu=$(getconf _NPROCESSORS_ONLN)
 echo "realm $KRBTEST_REALM; Go server on port $go_port, libtirpc server on port $c_port; $rounds rounds of ${secs}s, $size-byte echoes"
 
 # cload N PORT SERVICE [PID]: N libtirpc clients at once; prints the total
 # rate and, given the server's PID, the server's CPU time per call in
 # microseconds (which the other work on a shared machine disturbs less
-# than the rate).
+# than the rate), its context switches per call, and the clients' CPU
+# time per call in microseconds. Run it in a subshell of its own (as
+# $(cload ...)), whose children are only these clients.
 cload() {
-	local n=$1 port=$2 svc=$3 pid=${4:-} i t0=0 t1=0
-	[[ -n $pid ]] && t0=$(cputicks "$pid")
+	local n=$1 port=$2 svc=$3 pid=${4:-} i t0=0 t1=0 s0=0 s1=0 c0 c1
+	[[ -n $pid ]] && t0=$(cputicks "$pid") && s0=$(switches "$pid")
+	times >"$work/times0"
 	for i in $(seq "$n"); do
 		"$work/c-client" load "$port" nfs@localhost "$svc" "$size" "$secs" >"$work/cl.$i" &
 	done
 	wait
-	[[ -n $pid ]] && t1=$(cputicks "$pid")
-	cat "$work"/cl.* | awk -v ticks=$((t1 - t0)) -v hz="$tick" -v pid="$pid" '
+	[[ -n $pid ]] && t1=$(cputicks "$pid") && s1=$(switches "$pid")
+	times >"$work/times1"
+	c0=$(childcpu "$work/times0") c1=$(childcpu "$work/times1")
+	cat "$work"/cl.* | awk -v ticks=$((t1 - t0)) -v sw=$((s1 - s0)) -v hz="$tick" -v pid="$pid" -v ccpu="$(awk -v a="$c0" -v b="$c1" 'BEGIN {print b - a}')" '
 		$1 == "calls" {c += $2; s += $4; n++}
-		END {if (n) {printf "%.0f", c / (s / n); if (pid != "") printf " %.1f", ticks / hz * 1e6 / c; printf "\n"}}'
+		END {if (n) {printf "%.0f", c / (s / n); if (pid != "") printf " %.1f %.2f %.1f", ticks / hz * 1e6 / c, sw / c, ccpu * 1e6 / c; printf "\n"}}'
 	rm -f "$work"/cl.*
 }
 
@@ -148,20 +164,25 @@ done
 
 echo
 echo "== medians of $rounds rounds (calls/s, $size-byte echoes)"
-awk -v clients="$clients" '
+awk -v clients="$clients" -v ncpu="$ncpu" '
 	function median(list,    n, a, i, j, t) {
 		n = split(list, a, " ")
 		for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j+1] = a[j]; a[j+1] = t }
 		return (n % 2) ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
 	}
 	function add(k, v) { r[k] = (k in r) ? r[k] " " v : v }
-	$1 == "cload" { add("cload " $2 " " $3 " " $4, $5); if (NF >= 6) add("cpu " $2 " " $3 " " $4, $6) }
+	function max1(v) { return (v > 0) ? v : 1 }
+	$1 == "cload" {
+		add("cload " $2 " " $3 " " $4, $5)
+		if (NF >= 8) { add("cpu " $2 " " $3 " " $4, $6); add("cs " $2 " " $3 " " $4, $7); add("ccpu " $2 " " $4, $8) }
+	}
 	$1 == "client" { add("client " $2 " " $3 " " $4, $5) }
 	END {
 		nc = split(clients, cl, " ")
-		printf "\nlibtirpc client load against each server: calls/s, and the server'"'"'s CPU time per call (us)\n"
-		printf "| %-9s | %-20s | %11s | %15s | %7s | %-22s | %9s | %9s |\n", "clients", "auth", "Go server", "libtirpc server", "Go/C", "goal", "Go CPU", "C CPU"
-		printf "|-----------|----------------------|------------:|----------------:|--------:|------------------------|----------:|----------:|\n"
+		printf "\nlibtirpc client load against each server: calls/s; each server'"'"'s CPU time (us) and context switches per call;\n"
+		printf "the clients'"'"' CPU time per call (us, both runs) and the rate it alone allows on %d CPUs, the ceiling for any server\n", ncpu
+		printf "| %-9s | %-20s | %11s | %15s | %7s | %-22s | %9s | %9s | %6s | %6s | %10s | %9s |\n", "clients", "auth", "Go server", "libtirpc server", "Go/C", "goal", "Go CPU", "C CPU", "Go cs", "C cs", "client CPU", "ceiling"
+		printf "|-----------|----------------------|------------:|----------------:|--------:|------------------------|----------:|----------:|-------:|-------:|-----------:|----------:|\n"
 		for (i = 1; i <= nc; i++) {
 			n = cl[i]
 			split("authnone none integrity privacy", svcs, " ")
@@ -171,10 +192,15 @@ awk -v clients="$clients" '
 				label = (svc == "authnone") ? "AUTH_NONE" : "RPCSEC_GSS " svc
 				goal = "-"
 				if (svc == "integrity" || svc == "privacy") goal = ">= 2x: " ((g >= 2 * c) ? "met" : "NOT met")
-				printf "| %-9s | %-20s | %11.0f | %15.0f | %6.2fx | %-22s | %9.1f | %9.1f |\n", n, label, g, c, (c > 0) ? g / c : 0, goal, median(r["cpu " n " go " svc]), median(r["cpu " n " c " svc])
+				cc = median(r["ccpu " n " " svc])
+				printf "| %-9s | %-20s | %11.0f | %15.0f | %6.2fx | %-22s | %9.1f | %9.1f | %6.2f | %6.2f | %10.1f | %9.0f |\n", n, label, g, c, (c > 0) ? g / c : 0, goal, median(r["cpu " n " go " svc]), median(r["cpu " n " c " svc]), median(r["cs " n " go " svc]), median(r["cs " n " c " svc]), cc, (cc > 0) ? ncpu * 1e6 / cc : 0
 			}
 			a = median(r["cload " n " go authnone"]); p = median(r["cload " n " go privacy"])
-			printf "| %-9s | %-20s | %11s | %15s | %7s | %-22s | %9s | %9s |\n", n, "privacy cost, Go", sprintf("%.2fx", a / p), "", "", "< 2x: " ((a / p < 2) ? "met" : "NOT met"), "", ""
+			# The CPU columns of this row: the CPU time per call of privacy
+			# over that of AUTH_NONE, on each server.
+			gr = median(r["cpu " n " go privacy"]) / max1(median(r["cpu " n " go authnone"]))
+			cr = median(r["cpu " n " c privacy"]) / max1(median(r["cpu " n " c authnone"]))
+			printf "| %-9s | %-20s | %11s | %15s | %7s | %-22s | %9s | %9s | %6s | %6s | %10s | %9s |\n", n, "privacy cost, Go", sprintf("%.2fx", a / p), "", "", "< 2x: " ((a / p < 2) ? "met" : "NOT met"), sprintf("%.2fx", gr), sprintf("%.2fx", cr), "", "", "", ""
 		}
 		printf "\none client, one call in flight, against each server\n"
 		printf "| %-20s | %-12s | %11s | %15s | %7s |\n", "auth", "client", "Go server", "libtirpc server", "Go/C"
