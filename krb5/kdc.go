@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/big"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -193,16 +194,21 @@ func (m *mechanism) initialCreds(ctx context.Context, client principal, password
 		}
 	}
 	req.ReqBody.Nonce = nonce()
-	keyFor := func(etype int32, pas types.PADataSequence) (types.EncryptionKey, int, error) {
+	// keyFor picks the client's key: kvno is the one the KDC names (0 when
+	// it names none, as in pre-authentication).
+	keyFor := func(etype int32, kvno int, pas types.PADataSequence) (types.EncryptionKey, int, error) {
 		if !m.enctypeAllowed(etype) {
 			return types.EncryptionKey{}, 0, errors.New("KDC chose enctype " + strconv.Itoa(int(etype)) + ", which the enctype policy does not permit")
 		}
 		if kt != nil {
-			k, kvno, err := kt.GetEncryptionKey(cname, realm, 0, etype)
-			if err != nil {
+			k, kv, ok := clientKeytabKey(kt, cname, realm, kvno, etype)
+			if !ok && kvno != 0 {
+				k, kv, ok = clientKeytabKey(kt, cname, realm, 0, etype)
+			}
+			if !ok {
 				return k, 0, errors.New("the client keytab has no key of enctype " + strconv.Itoa(int(etype)) + " for " + client.String())
 			}
-			return k, kvno, nil
+			return k, kv, nil
 		}
 		k, _, err := crypto.GetKeyFromPassword(password, cname, realm, etype, pas)
 		return k, 0, err
@@ -232,7 +238,7 @@ func (m *mechanism) initialCreds(ctx context.Context, client principal, password
 	if err := safeUnmarshal(func() error { return asRep.Unmarshal(rep) }); err != nil {
 		return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, what+": malformed AS-REP", err)
 	}
-	key, _, err := keyFor(asRep.EncPart.EType, asRep.PAData)
+	key, _, err := keyFor(asRep.EncPart.EType, asRep.EncPart.KVNO, asRep.PAData)
 	if err != nil {
 		return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, what, err)
 	}
@@ -258,9 +264,34 @@ func (m *mechanism) initialCreds(ctx context.Context, client principal, password
 	}, nil
 }
 
+// clientKeytabKey finds the client's key of etype in a keytab: of kvno,
+// or, for kvno 0, of the highest kvno, as MIT's keytab lookup does. (The
+// newest timestamp, gokrb5's rule, is wrong for a keytab whose entries
+// were merged or copied: a stale key can carry the same or a later time.)
+func clientKeytabKey(kt *keytab.Keytab, cname types.PrincipalName, realm string, kvno int, etype int32) (types.EncryptionKey, int, bool) {
+	var key types.EncryptionKey
+	best, found := -1, false
+	for _, e := range kt.Entries {
+		kv := int(e.KVNO)
+		if kv == 0 {
+			kv = int(e.KVNO8)
+		}
+		if e.Key.KeyType != etype || e.Principal.Realm != realm || !slices.Equal(e.Principal.Components, cname.NameString) {
+			continue
+		}
+		if kvno != 0 && kv != kvno && kv != kvno&0xff {
+			continue
+		}
+		if kv > best {
+			key, best, found = e.Key, kv, true
+		}
+	}
+	return key, best, found
+}
+
 // encTimestampPA builds PA-ENC-TIMESTAMP with the enctype and salt the
 // KDC's PREAUTH_REQUIRED error offers in its ETYPE-INFO2.
-func encTimestampPA(ke *kdcError, keyFor func(int32, types.PADataSequence) (types.EncryptionKey, int, error)) (types.PAData, error) {
+func encTimestampPA(ke *kdcError, keyFor func(int32, int, types.PADataSequence) (types.EncryptionKey, int, error)) (types.PAData, error) {
 	var pas types.PADataSequence
 	if err := safeUnmarshal(func() error { return pas.Unmarshal(ke.edata) }); err != nil {
 		return types.PAData{}, errors.New("KDC asked for pre-authentication but its METHOD-DATA cannot be decoded: " + err.Error())
@@ -278,7 +309,7 @@ func encTimestampPA(ke *kdcError, keyFor func(int32, types.PADataSequence) (type
 	if etype == 0 {
 		return types.PAData{}, errors.New("KDC asked for pre-authentication without offering an enctype (no ETYPE-INFO2)")
 	}
-	key, kvno, err := keyFor(etype, pas)
+	key, kvno, err := keyFor(etype, 0, pas)
 	if err != nil {
 		return types.PAData{}, err
 	}
