@@ -43,9 +43,13 @@
 //	...
 //	srv.Shutdown(ctx)
 //
-// Each call runs in its own goroutine, up to Config.MaxInFlight per
-// connection, and its reply is written as soon as it is ready, so replies
-// on one connection may go out in a different order than the calls came.
+// Calls run concurrently, up to Config.MaxInFlight per connection, and
+// each reply is written as soon as it is ready, so replies on one
+// connection may go out in a different order than the calls came. (The
+// only call in flight on a connection, as from a client that waits for
+// each reply, runs on the goroutine that read it, which saves waking
+// another; should it run for more than a millisecond or two, another
+// goroutine goes on reading the connection.)
 // The server answers PROG_UNAVAIL, PROG_MISMATCH (with the registered
 // version range), PROC_UNAVAIL (Procs), RPC_MISMATCH and AUTH_ERROR itself.
 // A record that is not a decodable CALL closes its connection, as libtirpc
