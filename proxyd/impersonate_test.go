@@ -3,6 +3,7 @@ package proxyd_test
 import (
 	"context"
 	"encoding/json"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -247,6 +248,63 @@ func TestImpersonateUID(t *testing.T) {
 			}
 			if got := strings.TrimSuffix(string(acc.Context.SrcName.Display), "\x00"); got != nobody {
 				t.Errorf("the acceptor saw %q, want %s", got, nobody)
+			}
+		})
+	}
+}
+
+// impersonate = yes for a caller whose uid is not the service's euid (the
+// service takes any uid): initiating without a credential, the caller gets
+// a context in its own user's name, by S4U2Self and S4U2Proxy with the
+// service's keys.
+func TestImpersonateCaller(t *testing.T) {
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if me.Uid == "65534" {
+		t.Fatal("the test needs to run as a uid other than 65534, the service's euid")
+	}
+	r := impersonationRealm(t)
+	if err := r.AddUser(context.Background(), me.Username, "caller-pw-1"); err != nil {
+		t.Fatal(err)
+	}
+	caller := r.Principal(me.Username)
+	for _, k := range daemonKinds {
+		t.Run(k.name, func(t *testing.T) {
+			d := k.start(t, r, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{
+				{
+					Name: "imp", Keytab: r.Keytab(impHost), KRB5Principal: r.Principal(impHost),
+					EUID: "65534", AllowAnyUID: true, Impersonate: true, CredUsage: "initiate",
+				},
+				{Name: "acc", Keytab: r.Keytab(impTarget), CredUsage: "accept"},
+			}})
+			c, ctx := dialT(t, d.Socket("imp"))
+			var ini gssproxy.InitSecContextRes
+			if err := c.Call(ctx, gssproxy.Program, 1, gssproxy.ProcInitSecContext, &gssproxy.InitSecContextArg{
+				TargetName: gssproxy.NewName("proxy@localhost", gss.NTHostbasedService),
+				Mech:       gss.MechKrb5, ReqFlags: uint64(gss.FlagConf | gss.FlagInteg),
+			}, &ini); err != nil {
+				t.Fatal(err)
+			}
+			if ini.Status.Major != 0 || ini.OutputToken == nil || ini.Context == nil {
+				t.Fatalf("init to proxy@localhost: %#x %q", ini.Status.Major, ini.Status.MinorText)
+			}
+			if got := strings.TrimSuffix(string(ini.Context.SrcName.Display), "\x00"); got != caller {
+				t.Errorf("the context is %q's, want the caller's (%s)", got, caller)
+			}
+			ac, actx := dialT(t, d.Socket("acc"))
+			var acc gssproxy.AcceptSecContextRes
+			if err := ac.Call(actx, gssproxy.Program, 1, gssproxy.ProcAcceptSecContext, &gssproxy.AcceptSecContextArg{
+				InputToken: *ini.OutputToken,
+			}, &acc); err != nil {
+				t.Fatal(err)
+			}
+			if acc.Status.Major != 0 || acc.Context == nil {
+				t.Fatalf("accept: %#x %q", acc.Status.Major, acc.Status.MinorText)
+			}
+			if got := strings.TrimSuffix(string(acc.Context.SrcName.Display), "\x00"); got != caller {
+				t.Errorf("the acceptor saw %q, want %s", got, caller)
 			}
 		})
 	}
