@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"log/syslog"
 	"net"
 	"os"
+	"os/user"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -87,8 +90,25 @@ type DaemonConfig struct {
 
 	// ProcUseGSSProxy is where kernel_nfsd writes "1"; empty is
 	// DefaultProcUseGSSProxy. A file that does not exist is not an error:
-	// the kernel has no gss-proxy support (or the module is not loaded).
+	// the kernel has no gss-proxy support, or its auth_rpcgss module is not
+	// loaded yet, so the daemon tries again every ten seconds until the
+	// write succeeds, as the reference does.
 	ProcUseGSSProxy string
+
+	// SyslogStatus sends the status of every failed call to the system
+	// log (the command line's --syslog-status); the configuration's
+	// syslog_status turns it on too. SyslogAddr is the logger's datagram
+	// socket; empty is the system's (/dev/log).
+	SyslogStatus bool
+	SyslogAddr   string
+
+	// DropPrivileges makes Start switch the whole process to the
+	// configuration's run_as_user once the sockets are open, before the
+	// first call is served, as the reference does. A daemon embedded in
+	// another program leaves it off unless the program is the daemon.
+	// run_as_user takes effect only at start; a reload that changes it is
+	// noted and otherwise ignored.
+	DropPrivileges bool
 
 	// LookupUser maps a uid to a user name for %u and for impersonation;
 	// nil uses the system's user database.
@@ -117,6 +137,19 @@ type Daemon struct {
 	// uses unless its cred_store names one: a memory cache of its own.
 	rcache string
 
+	// nfsdOnce starts the retry of use-gss-proxy; nfsdDone is set once
+	// "1" has been written, after which the daemon never writes again.
+	nfsdOnce sync.Once
+	nfsdDone atomic.Bool
+
+	// stopped is closed when the daemon shuts down.
+	stopped  chan struct{}
+	stopOnce sync.Once
+
+	// syslog receives failed calls' statuses while syslogOn.
+	syslogOn atomic.Bool
+	syslog   statusLog
+
 	// active counts open connections, for the user proxy's idle exit.
 	active   atomic.Int64
 	lastIdle atomic.Int64 // unix nanoseconds when active last fell to 0
@@ -139,7 +172,7 @@ var daemonSeq atomic.Uint64
 // NewDaemon loads the configuration and prepares the daemon; Start opens the
 // sockets.
 func NewDaemon(cfg *DaemonConfig) (*Daemon, error) {
-	d := &Daemon{cfg: *cfg, listeners: map[string]*daemonListener{}, idleDone: make(chan struct{})}
+	d := &Daemon{cfg: *cfg, listeners: map[string]*daemonListener{}, idleDone: make(chan struct{}), stopped: make(chan struct{})}
 	d.reg = cfg.Registry
 	if d.reg == nil {
 		d.reg = gss.DefaultRegistry()
@@ -149,7 +182,9 @@ func NewDaemon(cfg *DaemonConfig) (*Daemon, error) {
 	} else {
 		d.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: &d.level}))
 	}
-	d.log = slog.New(&levelHandler{h: d.log.Handler(), level: &d.level})
+	d.syslog.addr = cfg.SyslogAddr
+	d.syslog.warn = d.log
+	d.log = slog.New(&levelHandler{h: &statusHandler{h: d.log.Handler(), d: d}, level: &d.level})
 	d.level.Set(LevelForDebug(cfg.DebugLevel))
 
 	d.secret = cfg.HandleSecret
@@ -172,6 +207,7 @@ func NewDaemon(cfg *DaemonConfig) (*Daemon, error) {
 	}
 	d.state.Store(st)
 	d.level.Set(LevelForDebug(d.debugLevel(st.cfg)))
+	d.syslogOn.Store(d.cfg.SyslogStatus || st.cfg.SyslogStatus)
 	d.srv = oncrpc.NewServer(&oncrpc.Config{
 		// The reference's MAX_RPC_SIZE, which is also oncrpc's default.
 		MaxRecordSize: oncrpc.DefaultMaxRecordSize,
@@ -249,15 +285,24 @@ func UserproxyConfig(socket string) (*Config, error) {
 }
 
 // Start opens every socket of the configuration (or takes the ones passed
-// in), writes use-gss-proxy when a service asks for kernel_nfsd, and
-// serves in the background.
+// in), writes use-gss-proxy when a service asks for kernel_nfsd, drops
+// privileges (DropPrivileges), tells systemd it is ready (NOTIFY_SOCKET)
+// and serves in the background.
 func (d *Daemon) Start() error {
 	st := d.state.Load()
-	if err := d.openSockets(st.cfg); err != nil {
+	ls, err := d.openSockets(st.cfg, true)
+	if err != nil {
 		d.closeListeners()
 		return err
 	}
 	d.initProcNFSD(st.cfg)
+	if d.cfg.DropPrivileges {
+		if err := d.dropPrivileges(); err != nil {
+			d.closeListeners()
+			return err
+		}
+	}
+	d.serve(ls)
 	d.log.Info("gss-proxy daemon started", "services", len(st.cfg.Services),
 		"sockets", st.cfg.Sockets(), "files", st.cfg.Files)
 	for _, w := range st.cfg.Warnings {
@@ -267,6 +312,7 @@ func (d *Daemon) Start() error {
 		d.lastIdle.Store(time.Now().UnixNano())
 		go d.idleWatch()
 	}
+	sdNotify(fmt.Sprintf("READY=1\nSTATUS=Running, %d service(s) configured\n", len(st.cfg.Services)))
 	return nil
 }
 
@@ -286,6 +332,7 @@ func (d *Daemon) idleWatch() {
 		}
 		if d.active.Load() == 0 && time.Since(time.Unix(0, d.lastIdle.Load())) >= d.cfg.IdleTimeout {
 			d.log.Info("user proxy idle; exiting", "idle_timeout", d.cfg.IdleTimeout)
+			sdNotify(fmt.Sprintf("STOPPING=1\nSTATUS=Idle for %d seconds, stopping\n", int(d.cfg.IdleTimeout/time.Second)))
 			close(d.idleDone)
 			return
 		}
@@ -301,17 +348,28 @@ func (d *Daemon) idleWatch() {
 // listening sockets it no longer names are closed, without touching the
 // connections accepted through them.
 func (d *Daemon) Reload() error {
+	sdNotify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d\nSTATUS=Reloading configuration\n", monotonicUsec()))
+	cur := d.state.Load().cfg
 	st, err := d.load()
+	var ls []*daemonListener
+	if err == nil {
+		if ls, err = d.openSockets(st.cfg, false); err != nil {
+			d.dropListeners(ls)
+			err = fmt.Errorf("opening the new configuration's sockets: %w", err)
+		}
+	}
 	if err != nil {
 		d.log.Error("error reading new configuration; keeping the old one", "err", err)
+		sdNotify(fmt.Sprintf("READY=1\nSTATUS=Running, %d service(s) configured (failed to re-read config)\n", len(cur.Services)))
 		return err
 	}
-	if err := d.openSockets(st.cfg); err != nil {
-		d.log.Error("opening the new configuration's sockets; keeping the old configuration", "err", err)
-		return err
+	if st.cfg.RunAsUser != cur.RunAsUser {
+		d.log.Warn("run_as_user changes only at a restart", "run_as_user", cur.RunAsUser, "configured", st.cfg.RunAsUser)
 	}
 	old := d.state.Swap(st)
+	d.serve(ls)
 	d.level.Set(LevelForDebug(d.debugLevel(st.cfg)))
+	d.syslogOn.Store(d.cfg.SyslogStatus || st.cfg.SyslogStatus)
 	d.closeStaleListeners(st.cfg)
 	d.initProcNFSD(st.cfg)
 	d.log.Info("new configuration loaded", "services", len(st.cfg.Services),
@@ -319,6 +377,7 @@ func (d *Daemon) Reload() error {
 	for _, w := range st.cfg.Warnings {
 		d.log.Warn("configuration", "warning", w.String())
 	}
+	sdNotify(fmt.Sprintf("READY=1\nSTATUS=Running, %d service(s) configured\n", len(st.cfg.Services)))
 	return nil
 }
 
@@ -333,13 +392,16 @@ func (d *Daemon) debugLevel(cfg *Config) int {
 // received finish and send their replies, then removes the sockets the
 // daemon created. If ctx ends first, the remaining connections are cut.
 func (d *Daemon) Shutdown(ctx context.Context) error {
+	sdNotify("STOPPING=1\nSTATUS=Stopping\n")
 	d.mu.Lock()
 	d.closed = true
 	d.mu.Unlock()
+	d.stopOnce.Do(func() { close(d.stopped) })
 	err := d.srv.Shutdown(ctx)
 	d.closeListeners()
 	d.serveWG.Wait()
 	d.log.Info("gss-proxy daemon stopped")
+	d.syslog.close()
 	return err
 }
 
@@ -348,33 +410,287 @@ func (d *Daemon) Close() error {
 	d.mu.Lock()
 	d.closed = true
 	d.mu.Unlock()
+	d.stopOnce.Do(func() { close(d.stopped) })
 	err := d.srv.Close()
 	d.closeListeners()
 	d.serveWG.Wait()
+	d.syslog.close()
 	return err
 }
 
+// procNFSDRetry is how often the daemon tries use-gss-proxy again while
+// the file is missing (the reference's interval).
+var procNFSDRetry = 10 * time.Second
+
+// initProcNFSD tells the kernel's NFS server to use gss-proxy when a
+// service sets kernel_nfsd: "1" into use-gss-proxy, once. A missing file is
+// no error, the auth_rpcgss module may simply not be loaded yet: the daemon
+// notes it at debug level and tries again every procNFSDRetry until it
+// succeeds, the daemon stops or no service asks any more.
 func (d *Daemon) initProcNFSD(cfg *Config) {
-	if !cfg.KernelNFSD() {
+	if !cfg.KernelNFSD() || d.nfsdDone.Load() {
 		return
 	}
-	path := d.cfg.ProcUseGSSProxy
-	if path == "" {
-		path = DefaultProcUseGSSProxy
+	if d.writeProcNFSD(true) {
+		return
 	}
+	every := procNFSDRetry
+	d.nfsdOnce.Do(func() { go d.retryProcNFSD(every) })
+}
+
+func (d *Daemon) procNFSDPath() string {
+	if d.cfg.ProcUseGSSProxy != "" {
+		return d.cfg.ProcUseGSSProxy
+	}
+	return DefaultProcUseGSSProxy
+}
+
+// writeProcNFSD writes "1" and reports whether it did; first says whether
+// to log an absent file (only the first attempt does).
+func (d *Daemon) writeProcNFSD(first bool) bool {
+	path := d.procNFSDPath()
 	// O_WRONLY without O_CREATE: the file is the kernel's, and its absence
 	// means the kernel (or its auth_rpcgss module) lacks support.
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
-		d.log.Warn("kernel gss-proxy support not available", "file", path, "err", err)
-		return
+		if first {
+			lvl := slog.LevelDebug
+			if !errors.Is(err, os.ErrNotExist) {
+				lvl = slog.LevelWarn
+			}
+			d.log.Log(context.Background(), lvl, "kernel gss-proxy support not available (yet); will retry",
+				"file", path, "err", err, "retry", procNFSDRetry)
+		}
+		return false
 	}
 	defer f.Close()
 	if _, err := f.Write([]byte("1")); err != nil {
-		d.log.Error("enabling kernel gss-proxy support", "file", path, "err", err)
-		return
+		if first {
+			d.log.Error("enabling kernel gss-proxy support", "file", path, "err", err)
+		}
+		return false
 	}
+	d.nfsdDone.Store(true)
 	d.log.Info("kernel gss-proxy support enabled", "file", path)
+	return true
+}
+
+func (d *Daemon) retryProcNFSD(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-d.stopped:
+			return
+		}
+		if d.nfsdDone.Load() {
+			return
+		}
+		if !d.state.Load().cfg.KernelNFSD() {
+			continue
+		}
+		if d.writeProcNFSD(false) {
+			return
+		}
+	}
+}
+
+// dropPrivileges switches the process to the configuration's run_as_user
+// (its uid, gid and groups), as the reference does once its sockets are
+// open, before it serves: the sockets, the handle secret and
+// use-gss-proxy need root, the calls do not. Without run_as_user, or when
+// the process already runs as that user, it does nothing.
+//
+// The reference keeps CAP_SYS_PTRACE so that it can still read the
+// executable of callers running as other users; a Go process cannot set
+// capabilities on all its threads (the runtime's threads would keep
+// differing ones), so here program matching sees only the executables
+// of callers the user may inspect. Start warns when services use it.
+func (d *Daemon) dropPrivileges() error {
+	cfg := d.Config()
+	name := cfg.RunAsUser
+	if name == "" {
+		return nil
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return fmt.Errorf("proxyd: run_as_user %q: %w", name, err)
+	}
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err1 != nil || err2 != nil {
+		return fmt.Errorf("proxyd: run_as_user %q: uid %q, gid %q", name, u.Uid, u.Gid)
+	}
+	if os.Getuid() == uid && os.Geteuid() == uid && os.Getgid() == gid && os.Getegid() == gid {
+		return nil
+	}
+	gids, err := u.GroupIds()
+	if err != nil {
+		return fmt.Errorf("proxyd: run_as_user %q: groups: %w", name, err)
+	}
+	groups := []int{gid}
+	for _, g := range gids {
+		if n, err := strconv.Atoi(g); err == nil && n != gid {
+			groups = append(groups, n)
+		}
+	}
+	// Groups first, then the gid, then the uid: after setuid the process
+	// may no longer change the others. Go applies each to every thread.
+	if err := syscall.Setgroups(groups); err != nil {
+		return fmt.Errorf("proxyd: run_as_user %q: setgroups: %w", name, err)
+	}
+	if err := syscall.Setgid(gid); err != nil {
+		return fmt.Errorf("proxyd: run_as_user %q: setgid %d: %w", name, gid, err)
+	}
+	if err := syscall.Setuid(uid); err != nil {
+		return fmt.Errorf("proxyd: run_as_user %q: setuid %d: %w", name, uid, err)
+	}
+	d.log.Info("dropped privileges", "user", name, "uid", uid, "gid", gid, "groups", groups)
+	for _, s := range cfg.Services {
+		if s.Program != "" {
+			d.log.Warn("service matches by program, but after run_as_user the daemon cannot read the executable of callers running as other users",
+				"service", s.Name, "program", s.Program, "run_as_user", name)
+		}
+	}
+	return nil
+}
+
+// --- syslog_status ---
+
+// statusHandler passes every record on and, while syslog_status is on,
+// copies each failed call's status to the system log.
+type statusHandler struct {
+	h     slog.Handler
+	d     *Daemon
+	attrs []slog.Attr // from WithAttrs, with group prefixes applied
+	group string
+}
+
+func (h *statusHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.h.Enabled(ctx, l) }
+
+func (h *statusHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "call failed" && h.d.syslogOn.Load() {
+		h.d.syslog.write(statusLine(h.attrs, h.group, r))
+	}
+	return h.h.Handle(ctx, r)
+}
+
+// statusLine is a failed call's syslog line: who called what, then the
+// status as gss_display_status words, e.g.
+//
+//	GSSX_ACQUIRE_CRED failed for pid=12 uid=0 program=/usr/sbin/rpc.gssd service=nfs-client: No credentials were supplied, or the credentials were unavailable or inaccessible: cannot read keytab ... (minor 2529639093)
+func statusLine(attrs []slog.Attr, group string, r slog.Record) string {
+	vals := map[string]string{}
+	var order []string
+	add := func(a slog.Attr) {
+		v := strings.TrimSuffix(a.Value.String(), "\x00")
+		if _, ok := vals[a.Key]; !ok {
+			order = append(order, a.Key)
+		}
+		vals[a.Key] = v
+	}
+	for _, a := range attrs {
+		add(a)
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if group != "" {
+			a.Key = group + "." + a.Key
+		}
+		add(a)
+		return true
+	})
+	var b strings.Builder
+	if p := vals["proc"]; p != "" {
+		b.WriteString(p + " ")
+	}
+	b.WriteString("failed for")
+	status := map[string]bool{"proc": true, "major": true, "minor": true, "error": true}
+	for _, k := range order {
+		if v := vals[k]; !status[k] && v != "" {
+			if strings.ContainsAny(v, " \t\"=") {
+				v = strconv.Quote(v)
+			}
+			b.WriteString(" " + k + "=" + v)
+		}
+	}
+	b.WriteString(":")
+	for _, k := range []string{"major", "error"} {
+		if v := vals[k]; v != "" {
+			b.WriteString(" " + v)
+			if k == "major" && vals["error"] != "" {
+				b.WriteString(":")
+			}
+		}
+	}
+	if m := vals["minor"]; m != "" && m != "0" {
+		b.WriteString(" (minor " + m + ")")
+	}
+	return b.String()
+}
+
+func (h *statusHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	n := &statusHandler{h: h.h.WithAttrs(as), d: h.d, group: h.group}
+	n.attrs = append(n.attrs, h.attrs...)
+	for _, a := range as {
+		if h.group != "" {
+			a.Key = h.group + "." + a.Key
+		}
+		n.attrs = append(n.attrs, a)
+	}
+	return n
+}
+
+func (h *statusHandler) WithGroup(name string) slog.Handler {
+	g := name
+	if h.group != "" {
+		g = h.group + "." + name
+	}
+	return &statusHandler{h: h.h.WithGroup(name), d: h.d, attrs: h.attrs, group: g}
+}
+
+// statusLog is the connection to the system log for syslog_status: the
+// reference's facility (authpriv), priority (debug) and identity
+// ("gssproxy", so that log filters written for it keep working). It
+// connects at the first status and, while the logger is unreachable,
+// again at each later one, warning once.
+type statusLog struct {
+	addr   string
+	warn   *slog.Logger
+	mu     sync.Mutex
+	w      *syslog.Writer
+	warned bool
+}
+
+func (s *statusLog) write(msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w == nil {
+		var err error
+		if s.addr != "" {
+			s.w, err = syslog.Dial("unixgram", s.addr, syslog.LOG_AUTHPRIV|syslog.LOG_DEBUG, "gssproxy")
+		} else {
+			s.w, err = syslog.New(syslog.LOG_AUTHPRIV|syslog.LOG_DEBUG, "gssproxy")
+		}
+		if err != nil {
+			s.w = nil
+			if !s.warned {
+				s.warned = true
+				s.warn.Warn("syslog_status: the system log is unreachable", "err", err)
+			}
+			return
+		}
+	}
+	s.w.Debug(msg)
+}
+
+func (s *statusLog) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w != nil {
+		s.w.Close()
+		s.w = nil
+	}
 }
 
 // --- sockets ---
@@ -387,16 +703,20 @@ type daemonListener struct {
 	created bool // the daemon made the file and removes it
 }
 
-func (d *Daemon) openSockets(cfg *Config) error {
-	activated, err := d.activationListeners(cfg)
+// openSockets opens (or takes over) the sockets of cfg the daemon does not
+// listen on yet and returns them, not yet served (serve). On an error the
+// ones already opened are returned with it.
+func (d *Daemon) openSockets(cfg *Config, starting bool) ([]*daemonListener, error) {
+	activated, err := d.activationListeners(cfg, starting)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return oncrpc.ErrServerClosed
+		return nil, oncrpc.ErrServerClosed
 	}
+	var opened []*daemonListener
 	for _, path := range cfg.Sockets() {
 		if path == "" {
 			continue
@@ -412,77 +732,44 @@ func (d *Daemon) openSockets(cfg *Config) error {
 			l = pre
 		} else {
 			if l, err = listenUnix(path); err != nil {
-				return err
+				return opened, err
 			}
 			created = true
 		}
 		dl := &daemonListener{Listener: l, d: d, socket: path, created: created}
 		d.listeners[path] = dl
+		opened = append(opened, dl)
+	}
+	return opened, nil
+}
+
+// serve accepts and serves calls on ls in the background.
+func (d *Daemon) serve(ls []*daemonListener) {
+	for _, dl := range ls {
 		d.serveWG.Add(1)
 		go func() {
 			defer d.serveWG.Done()
 			err := d.srv.Serve(dl)
 			if err != nil && !errors.Is(err, oncrpc.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-				d.log.Error("socket stopped accepting", "socket", path, "err", err)
+				d.log.Error("socket stopped accepting", "socket", dl.socket, "err", err)
 			}
 		}()
-		d.log.Debug("listening", "socket", path, "activated", !created)
+		d.log.Debug("listening", "socket", dl.socket, "activated", !dl.created)
 	}
-	return nil
 }
 
-// activationListeners takes the socket systemd passed (LISTEN_PID is this
-// process, LISTEN_FDS is 1, fd 3), once. As in the reference, it stands
-// for the default socket; more than one is an error.
-var activationOnce sync.Once
-var activationL net.Listener
-var activationErr error
-
-func (d *Daemon) activationListeners(cfg *Config) (map[string]net.Listener, error) {
-	if d.cfg.NoSocketActivation {
-		return nil, nil
+// dropListeners closes ls, which were opened but never served.
+func (d *Daemon) dropListeners(ls []*daemonListener) {
+	d.mu.Lock()
+	for _, l := range ls {
+		if d.listeners[l.socket] == l {
+			delete(d.listeners, l.socket)
+		}
 	}
-	activationOnce.Do(func() { activationL, activationErr = takeActivationSocket() })
-	if activationErr != nil {
-		return nil, activationErr
+	d.mu.Unlock()
+	for _, l := range ls {
+		l.close()
 	}
-	if activationL == nil {
-		return nil, nil
-	}
-	return map[string]net.Listener{cfg.Socket: activationL}, nil
-}
-
-// listenFDsStart is SD_LISTEN_FDS_START.
-const listenFDsStart = 3
-
-func takeActivationSocket() (net.Listener, error) {
-	pid, err := strconv.Atoi(os.Getenv("LISTEN_PID"))
-	if err != nil || pid != os.Getpid() {
-		return nil, nil
-	}
-	n, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
-	// Unset so that children (and a second look) do not take them too.
-	os.Unsetenv("LISTEN_PID")
-	os.Unsetenv("LISTEN_FDS")
-	os.Unsetenv("LISTEN_FDNAMES")
-	if err != nil || n == 0 {
-		return nil, nil
-	}
-	if n > 1 {
-		return nil, fmt.Errorf("proxyd: systemd passed %d sockets; only one (the default socket) is supported", n)
-	}
-	syscall.CloseOnExec(listenFDsStart)
-	f := os.NewFile(listenFDsStart, "systemd-socket")
-	l, err := net.FileListener(f)
-	f.Close()
-	if err != nil {
-		return nil, fmt.Errorf("proxyd: the socket systemd passed: %w", err)
-	}
-	if _, ok := l.(*net.UnixListener); !ok {
-		l.Close()
-		return nil, errors.New("proxyd: the socket systemd passed is not a Unix stream socket")
-	}
-	return l, nil
 }
 
 // listenUnix replaces any stale socket file and makes the socket usable by
