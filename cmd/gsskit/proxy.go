@@ -15,21 +15,27 @@ import (
 	"github.com/gsskit/gsskit/proxyd"
 )
 
-const proxyUsage = `usage: gsskit proxy [-i|-D] [-d] [--debug-level N] [-c FILE] [-C DIR] [-s SOCKET]
-                    [-u [--idle-timeout SECONDS]] [--version]
+const proxyUsage = `usage: gsskit proxy [-i|-D] [-d] [--debug-level N] [--syslog-status]
+                    [-c FILE] [-C DIR] [-s SOCKET] [-u [--idle-timeout SECONDS]] [--version]
 
 The gss-proxy daemon, a drop-in for gssproxy(8) with its options:
   -i, --interactive   run in the foreground (gsskit always does; see below)
   -D, --daemon        accepted for compatibility; gsskit does not fork
   -d, --debug         debug level 1
   --debug-level N     debug level N (the configuration's debug_level replaces it)
+  --syslog-status     send the status of every failed call to the system log
+                      (authpriv.debug, as "gssproxy"); so does syslog_status = yes
   -c, --config FILE   read FILE instead of /etc/gssproxy/gssproxy.conf
   -C, --configdir DIR read DIR/##-*.conf snippets
   -s, --socket PATH   default socket
   -u, --userproxy     user session mode: one service for the caller's own uid
-  --idle-timeout N    in user mode, exit after N seconds without connections (default 1000)
+  --idle-timeout N    in user mode, exit after N seconds without connections
+                      (default 1000; 0 never exits)
 
 SIGHUP reloads the configuration, SIGTERM and SIGINT stop gracefully.
+Under systemd the daemon takes the sockets of socket activation
+(LISTEN_FDS) and reports readiness (NOTIFY_SOCKET). With run_as_user it
+drops to that user once its sockets are open.
 The credential-handle secret is kept in $GSSKIT_PROXY_STATE_DIR (default
 /var/lib/gssproxy; $XDG_RUNTIME_DIR/gssproxy with -u) as gsskit-handle.key.
 `
@@ -96,10 +102,14 @@ func proxyMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: proxyd.LevelTrace}))
 	cfg := &proxyd.DaemonConfig{
-		Load:       proxyd.LoadOptions{File: file, Dir: dir, Socket: socket},
-		Userproxy:  userproxy,
-		DebugLevel: debugLevel,
-		Logger:     logger,
+		Load:         proxyd.LoadOptions{File: file, Dir: dir, Socket: socket},
+		Userproxy:    userproxy,
+		DebugLevel:   debugLevel,
+		Logger:       logger,
+		SyslogStatus: syslogStatus,
+		// run_as_user: as the reference, switch user once the sockets
+		// are open, and refuse to serve if that fails.
+		DropPrivileges: true,
 	}
 	if sd := os.Getenv("GSSKIT_PROXY_STATE_DIR"); sd != "" {
 		cfg.HandleSecretFile = sd + "/gsskit-handle.key"
