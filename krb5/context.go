@@ -2,6 +2,8 @@ package krb5
 
 import (
 	"encoding/binary"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/types"
@@ -118,6 +120,51 @@ type secContext struct {
 
 	prot  *cfx.Protector
 	deleg *credential // what the initiator delegated, on an acceptor
+
+	// An acceptor that chose its own subkey builds its Protector at the
+	// first per-message call rather than in establish: a context that is
+	// exported straight away (as gss-proxy exports every context it
+	// accepts) never needs one. protLazy says so; protCfg is what to
+	// build it from and protBuilt (under protMu) whether it has been.
+	protLazy  bool
+	protCfg   cfx.Config
+	protMu    sync.Mutex
+	protBuilt atomic.Bool
+}
+
+// protector is the context's Protector, built now if establish left it for
+// later.
+func (c *secContext) protector() (*cfx.Protector, error) {
+	if !c.protLazy || c.protBuilt.Load() {
+		return c.prot, nil
+	}
+	c.protMu.Lock()
+	defer c.protMu.Unlock()
+	if !c.protBuilt.Load() {
+		p, err := c.newProtector()
+		if err != nil {
+			return nil, err
+		}
+		c.prot = p
+		c.protBuilt.Store(true)
+	}
+	return c.prot, nil
+}
+
+// seqState is the per-message sequence state as the Protector has it: the
+// configuration with the current sequence numbers, and the receive window.
+// A Protector not built yet has its initial state, which it would start
+// from.
+func (c *secContext) seqState() (cfg cfx.Config, base, next, recvmap uint64) {
+	if c.protLazy {
+		c.protMu.Lock()
+		defer c.protMu.Unlock()
+		if !c.protBuilt.Load() {
+			return c.protCfg, c.protCfg.RecvSeq, 0, 0
+		}
+	}
+	base, next, recvmap = c.prot.RecvWindow()
+	return c.prot.Config(), base, next, recvmap
 }
 
 // Done reports whether the context is established.
@@ -144,7 +191,7 @@ func (c *secContext) Info() gss.ContextInfo {
 // ready checks, cheaply, that per-message calls may proceed: the context is
 // established and its ticket has not run out.
 func (c *secContext) ready(qop gss.QOP) error {
-	if c.state != stateEstablished || c.prot == nil {
+	if c.state != stateEstablished || !c.protLazy && c.prot == nil {
 		switch c.state {
 		case stateDeleted:
 			return gss.NewError(gss.NoContext, 0, gss.MechKrb5, "security context was deleted or exported")
@@ -168,7 +215,11 @@ func (c *secContext) GetMIC(dst, msg []byte, qop gss.QOP) ([]byte, error) {
 	if err := c.ready(qop); err != nil {
 		return dst, err
 	}
-	return c.prot.GetMIC(dst, msg), nil
+	p, err := c.protector()
+	if err != nil {
+		return dst, err
+	}
+	return p.GetMIC(dst, msg), nil
 }
 
 // VerifyMIC is gss_verify_mic.
@@ -176,7 +227,11 @@ func (c *secContext) VerifyMIC(msg, token []byte) (gss.QOP, error) {
 	if err := c.ready(0); err != nil {
 		return 0, err
 	}
-	return 0, c.prot.VerifyMIC(msg, token)
+	p, err := c.protector()
+	if err != nil {
+		return 0, err
+	}
+	return 0, p.VerifyMIC(msg, token)
 }
 
 // Wrap is gss_wrap; Kerberos always honours a confidentiality request.
@@ -184,7 +239,11 @@ func (c *secContext) Wrap(dst, msg []byte, conf bool, qop gss.QOP) ([]byte, bool
 	if err := c.ready(qop); err != nil {
 		return dst, false, err
 	}
-	out, err := c.prot.Wrap(dst, msg, conf)
+	p, err := c.protector()
+	if err != nil {
+		return dst, false, err
+	}
+	out, err := p.Wrap(dst, msg, conf)
 	if err != nil {
 		return dst, false, err
 	}
@@ -196,7 +255,11 @@ func (c *secContext) Unwrap(dst, token []byte) ([]byte, gss.MessageInfo, error) 
 	if err := c.ready(0); err != nil {
 		return dst, gss.MessageInfo{}, err
 	}
-	out, conf, err := c.prot.Unwrap(dst, token)
+	p, err := c.protector()
+	if err != nil {
+		return dst, gss.MessageInfo{}, err
+	}
+	out, conf, err := p.Unwrap(dst, token)
 	return out, gss.MessageInfo{Conf: conf}, err
 }
 
@@ -205,7 +268,11 @@ func (c *secContext) WrapSizeLimit(conf bool, qop gss.QOP, maxOutput int) (int, 
 	if err := c.ready(qop); err != nil {
 		return 0, err
 	}
-	return c.prot.WrapSizeLimit(conf, maxOutput), nil
+	p, err := c.protector()
+	if err != nil {
+		return 0, err
+	}
+	return p.WrapSizeLimit(conf, maxOutput), nil
 }
 
 // DelegatedCred returns the credential the initiator delegated, or nil.
@@ -229,6 +296,7 @@ func (c *secContext) wipe() {
 	clear(c.subkey.KeyValue)
 	clear(c.acceptorSubkey.KeyValue)
 	c.prot = nil
+	c.protCfg.Key = nil
 }
 
 // fail marks the context unusable and returns err, for failures after which
@@ -251,7 +319,7 @@ func (c *secContext) protectorKey() types.EncryptionKey {
 // and marks the context open.
 func (c *secContext) establish() error {
 	k := c.protectorKey()
-	p, err := cfx.New(cfx.Config{
+	c.protCfg = cfx.Config{
 		Enctype:        k.KeyType,
 		Key:            k.KeyValue,
 		Initiator:      c.initiator,
@@ -260,13 +328,38 @@ func (c *secContext) establish() error {
 		RecvSeq:        uint64(c.recvSeq),
 		Replay:         c.flags&gss.FlagReplay != 0,
 		Sequence:       c.flags&gss.FlagSequence != 0,
-	})
-	if err != nil {
-		return c.fail(gss.WrapError(gss.Failure, 0, gss.MechKrb5,
-			"cannot set up per-message protection with enctype "+itoa(int(k.KeyType)), err))
 	}
-	c.prot = p
+	// An acceptor subkey we chose (randomKey, of an enctype cfx takes)
+	// cannot fail cfx.New; any other key is checked now, as before.
+	c.protLazy = !c.initiator && c.hasAcceptorSubkey && cfx.Supported(k.KeyType) && len(k.KeyValue) == cfxKeyLen(k.KeyType)
+	if !c.protLazy {
+		p, err := c.newProtector()
+		if err != nil {
+			return c.fail(err)
+		}
+		c.prot = p
+	}
 	c.flags |= gss.FlagProtReady | gss.FlagTrans
 	c.state = stateEstablished
 	return nil
+}
+
+func (c *secContext) newProtector() (*cfx.Protector, error) {
+	p, err := cfx.New(c.protCfg)
+	if err != nil {
+		return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5,
+			"cannot set up per-message protection with enctype "+itoa(int(c.protCfg.Enctype)), err)
+	}
+	return p, nil
+}
+
+// cfxKeyLen is the key length of an RFC 4121 enctype, 0 for others.
+func cfxKeyLen(etype int32) int {
+	switch etype {
+	case 17, 19: // aes128-cts-hmac-sha1-96, aes128-cts-hmac-sha256-128
+		return 16
+	case 18, 20: // aes256-cts-hmac-sha1-96, aes256-cts-hmac-sha384-192
+		return 32
+	}
+	return 0
 }

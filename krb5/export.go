@@ -71,7 +71,11 @@ func (c *secContext) Export() ([]byte, error) {
 	b = appendKey(b, c.acceptorSubkey)
 	b = binary.BigEndian.AppendUint32(b, c.sendSeq)
 	b = binary.BigEndian.AppendUint32(b, c.recvSeq)
-	b = c.prot.AppendState(b)
+	p, err := c.protector()
+	if err != nil {
+		return nil, err
+	}
+	b = p.AppendState(b)
 	c.wipe()
 	c.state = stateDeleted
 	return b, nil

@@ -62,7 +62,8 @@ func (c *secContext) ExportLucid(version int) ([]byte, error) {
 	if end := c.endTime(); !end.IsZero() {
 		endtime = uint32(end.Unix())
 	}
-	seq := c.prot.Config().SendSeq
+	pc, _, _, _ := c.seqState()
+	seq := pc.SendSeq
 	if seq >= lucidMaxSendSeq {
 		return nil, gss.NewError(gss.Unavailable, 0, gss.MechKrb5,
 			"send sequence number "+strconv.FormatUint(seq, 10)+" is past what the Linux kernel accepts in a lucid context (2^31)")

@@ -85,7 +85,7 @@ func TestParseKernelLucidRules(t *testing.T) {
 	}
 	// ExportLucid refuses what the kernel would.
 	c := testContext(t, false, true, 18)
-	c.prot = mustProtector(t, c, 1<<31)
+	c.prot, c.protLazy = mustProtector(t, c, 1<<31), false
 	if _, err := c.ExportLucid(1); !errors.Is(err, gss.ErrUnavailable) {
 		t.Errorf("send_seq 2^31: %v", err)
 	}

@@ -205,3 +205,40 @@ func TestPerMessageChecks(t *testing.T) {
 		t.Errorf("Unwrap before establishment: %v", err)
 	}
 }
+
+// An acceptor that chose its subkey builds its Protector at first use; its
+// exports before and after describe the same state.
+func TestLazyProtectorExports(t *testing.T) {
+	for _, etype := range []int32{17, 18, 19, 20} {
+		c := testContext(t, false, true, etype)
+		if !c.protLazy || c.protBuilt.Load() {
+			t.Fatalf("enctype %d: the acceptor built its Protector in establish", etype)
+		}
+		mc, err := c.mitState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := mc.marshal()
+		lucidBefore, err := c.ExportLucid(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.protector(); err != nil || !c.protBuilt.Load() {
+			t.Fatalf("enctype %d: building the Protector: %v", etype, err)
+		}
+		mc, err = c.mitState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after := mc.marshal(); !bytes.Equal(before, after) {
+			t.Errorf("enctype %d: MIT export changes once the Protector is built:\n %x\n %x", etype, before, after)
+		}
+		if lucidAfter, err := c.ExportLucid(1); err != nil || !bytes.Equal(lucidBefore, lucidAfter) {
+			t.Errorf("enctype %d: lucid export changes once the Protector is built: %v", etype, err)
+		}
+	}
+	// Initiators keep building theirs in establish.
+	if c := testContext(t, true, true, 18); c.protLazy || c.prot == nil {
+		t.Error("an initiator's Protector was left for later")
+	}
+}

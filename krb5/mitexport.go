@@ -245,7 +245,27 @@ func (w *mitWriter) authdata(ad []mitAuthdata) {
 }
 
 func (mc *mitContext) marshal() []byte {
-	w := &mitWriter{b: make([]byte, 0, 1024)}
+	return mc.appendTo(make([]byte, 0, mc.sizeHint()))
+}
+
+// sizeHint is room enough for most marshaled contexts: the fixed part and
+// the authorization data, which is most of the variable part.
+func (mc *mitContext) sizeHint() int {
+	n := 1024
+	if ad := mc.ADContext; ad != nil {
+		for _, m := range ad.Modules {
+			n += 16 + len(m.PAC)
+			for _, ind := range m.Indicators {
+				n += 4 + len(ind)
+			}
+		}
+	}
+	return n
+}
+
+// appendTo appends the marshaled context to dst.
+func (mc *mitContext) appendTo(dst []byte) []byte {
+	w := &mitWriter{b: dst}
 	w.i32(mitKGContext)
 	w.i32(mc.Initiate)
 	w.i32(mc.Established)
@@ -761,8 +781,7 @@ func (c *secContext) mitState() (*mitContext, error) {
 		return nil, gss.NewError(gss.Unavailable, 0, gss.MechKrb5,
 			"only RFC 4121 (AES) contexts can be exported in MIT's format, not enctype "+itoa(int(k.KeyType)))
 	}
-	pc := c.prot.Config()
-	base, next, recvmap := c.prot.RecvWindow()
+	pc, base, next, recvmap := c.seqState()
 	mech := c.wireMech
 	if !isKrb5Mech(mech) {
 		mech = gss.MechKrb5
@@ -868,8 +887,9 @@ func mitADContextOf(n *krbName) *mitADContext {
 	if n == nil {
 		return nil
 	}
-	pac, pacOK, _ := n.Attribute(attrMSPAC)
-	inds, indsAuth, _ := n.Attribute(attrAuthIndicators)
+	// The values are only copied into the token: no copies of them here.
+	pac, pacOK := n.attributeView(attrMSPAC)
+	inds, indsAuth := n.attributeView(attrAuthIndicators)
 	if len(pac) == 0 && (len(inds) == 0 || !indsAuth) {
 		return nil
 	}
@@ -890,6 +910,12 @@ func mitADContextOf(n *krbName) *mitADContext {
 // mechglue's OID framing (the package-level ExportMIT adds it). Like
 // Export, it ends this context: its sequence state now lives in the token.
 func (c *secContext) ExportMIT() ([]byte, error) {
+	return c.exportMIT("")
+}
+
+// exportMIT is ExportMIT with, unless mech is "", the mechglue's framing
+// for mech in front, in the same buffer.
+func (c *secContext) exportMIT(mech gss.OID) ([]byte, error) {
 	if err := c.ready(0); err != nil {
 		return nil, err
 	}
@@ -897,7 +923,13 @@ func (c *secContext) ExportMIT() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := mc.marshal()
+	var b []byte
+	if mech != "" {
+		b = gss.AppendExportedContext(make([]byte, 0, 4+len(mech)+mc.sizeHint()), mech, nil)
+	} else {
+		b = make([]byte, 0, mc.sizeHint())
+	}
+	b = mc.appendTo(b)
 	mc.wipe()
 	c.wipe()
 	c.state = stateDeleted
@@ -1045,13 +1077,22 @@ func ExportMIT(sc *gss.SecContext) ([]byte, error) {
 		return nil, gss.NewError(gss.BadMech, 0, sc.Mech(),
 			"ExportMIT: the context's mechanism "+sc.Mech().String()+" is not gsskit's Kerberos V5")
 	}
-	tok, err := e.ExportMIT()
-	if err != nil {
-		return nil, err
-	}
 	mech := sc.Mech()
 	if !isKrb5Mech(mech) {
 		mech = gss.MechKrb5
+	}
+	if c, ok := e.(*secContext); ok {
+		// The framing first, then the token after it: one buffer.
+		tok, err := c.exportMIT(mech)
+		if err != nil {
+			return nil, err
+		}
+		sc.Delete()
+		return tok, nil
+	}
+	tok, err := e.ExportMIT()
+	if err != nil {
+		return nil, err
 	}
 	sc.Delete()
 	return gss.AppendExportedContext(nil, mech, tok), nil

@@ -398,6 +398,16 @@ func (n *krbName) Attribute(attr string) ([][]byte, bool, error) {
 	return vs, a.authenticated, nil
 }
 
+// attributeView is the values of a set attribute (not a PAC buffer) and
+// whether they are authenticated, without copies: the caller must not
+// modify them. setAttribute replaces values, never changes them in place.
+func (n *krbName) attributeView(attr string) ([][]byte, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	a := n.attrs[attr]
+	return a.values, a.authenticated
+}
+
 // importName turns a GSS name of any supported type into a principal.
 func (m *mechanism) importName(value []byte, nameType gss.OID) (*krbName, error) {
 	s := string(value)
