@@ -408,6 +408,9 @@ func (c *call) initSecContext(m gssproxy.Message) gssproxy.Message {
 				return fail(err)
 			}
 		}
+		if err := c.credAllowed(cred, target); err != nil {
+			return fail(err)
+		}
 		var lifetime time.Duration
 		if a.TimeReq > 0 && a.TimeReq < 0xffffffff {
 			lifetime = time.Duration(a.TimeReq) * time.Second
