@@ -54,8 +54,12 @@ type Config struct {
 	// DebugLevel is debug_level, else 1 when debug is true, else 0. The
 	// reference applies it on every load, replacing the command line's
 	// level, even when the file says nothing.
-	DebugLevel    int
-	SyslogStatus  bool
+	DebugLevel int
+	// SyslogStatus is syslog_status: the daemon sends each failed call's
+	// status to the system log (see DaemonConfig.SyslogStatus).
+	SyslogStatus bool
+	// RunAsUser is run_as_user: the user the daemon switches to once its
+	// sockets are open (DaemonConfig.DropPrivileges); read at start only.
 	RunAsUser     string
 	WorkerThreads int // as configured; 0 or less means DefaultWorkerThreads
 

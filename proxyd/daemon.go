@@ -321,7 +321,7 @@ func (d *Daemon) Start() error {
 func (d *Daemon) Idle() <-chan struct{} { return d.idleDone }
 
 func (d *Daemon) idleWatch() {
-	t := time.NewTicker(d.cfg.IdleTimeout / 4)
+	t := time.NewTicker(max(d.cfg.IdleTimeout/4, time.Millisecond))
 	defer t.Stop()
 	for range t.C {
 		d.mu.Lock()
