@@ -169,14 +169,10 @@ func (c *secContext) acceptAPReq(ctx context.Context, in []byte, f *apReqFailure
 	sessionKey := cloneKey(enc.Key)
 	client := principal{nameType: enc.CName.NameType, components: enc.CName.NameString, realm: enc.CRealm}
 
-	// 3. The authenticator. The session key is new to us, so its keys for
-	// the authenticator (usage 11) and the AP-REP (usage 12) are derived
-	// here, from one schedule of it.
-	var authKey, repKey *cfx.MessageKey
-	if base, err := cfx.NewBaseKey(sessionKey.KeyType, sessionKey.KeyValue); err == nil {
-		authKey = base.EncryptionKey(keyusage.AP_REQ_AUTHENTICATOR)
-		repKey = base.EncryptionKey(keyusage.AP_REP_ENCPART)
-	}
+	// 3. The authenticator. The session key's keys for the authenticator
+	// (usage 11) and the AP-REP (usage 12) are derived from one schedule of
+	// it, or were for an earlier AP-REQ with the same ticket.
+	authKey, repKey := apReqKeys(sessionKey.KeyType, sessionKey.KeyValue)
 	var authPlain []byte
 	if authKey != nil {
 		authPlain, err = authKey.Decrypt(nil, req.Authenticator.Cipher)

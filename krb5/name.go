@@ -264,6 +264,11 @@ type krbName struct {
 	// attribute, and each look used to parse the PAC again.
 	pac     []pacAttr
 	pacDone bool
+
+	// str is p.String(), worked out at the first look: a name is shown,
+	// exported and put in context tokens several times per context.
+	str     string
+	strOnce sync.Once
 }
 
 type pacAttr struct {
@@ -276,10 +281,15 @@ func (n *krbName) pacAttrs() []pacAttr {
 	if !n.pacDone {
 		n.pac, n.pacDone = nil, true
 		if a, ok := n.attrs[attrMSPAC]; ok && len(a.values) > 0 {
-			for _, b := range pacBuffers(a.values[0]) {
-				if name, ok := pacBufferNames[b.typ]; ok {
-					n.pac = append(n.pac, pacAttr{name: attrMSPAC + name, data: b.data})
+			bufs := pacBuffers(a.values[0])
+			n.pac = make([]pacAttr, 0, len(bufs))
+			for _, b := range bufs {
+				if name, ok := pacBufferAttrs[b.typ]; ok {
+					n.pac = append(n.pac, pacAttr{name: name, data: b.data})
 				}
+			}
+			if len(n.pac) == 0 {
+				n.pac = nil
 			}
 		}
 	}
@@ -338,7 +348,10 @@ func (n *krbName) Mech() gss.OID {
 	}
 	return gss.MechKrb5
 }
-func (n *krbName) String() string    { return n.p.String() }
+func (n *krbName) String() string {
+	n.strOnce.Do(func() { n.str = n.p.String() })
+	return n.str
+}
 func (n *krbName) NameType() gss.OID { return n.gssType }
 
 // Equal compares principals as MIT's gss_compare_name does: components and
@@ -358,7 +371,7 @@ func (n *krbName) Equal(other gss.MechName) bool {
 
 // Export is the principal's display string, which is what MIT's krb5
 // mechanism puts in an exported name token and parses back.
-func (n *krbName) Export() []byte { return []byte(n.p.String()) }
+func (n *krbName) Export() []byte { return []byte(n.String()) }
 
 // Attributes lists the attributes set, and for a PAC also one
 // "urn:mspac:<buffer>" attribute per PAC buffer type gsskit knows, as MIT
@@ -366,8 +379,12 @@ func (n *krbName) Export() []byte { return []byte(n.p.String()) }
 func (n *krbName) Attributes() []string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	out := slices.Clone(n.order)
-	for _, p := range n.pacAttrs() {
+	pac := n.pacAttrs()
+	if len(n.order)+len(pac) == 0 {
+		return nil
+	}
+	out := append(make([]string, 0, len(n.order)+len(pac)), n.order...)
+	for _, p := range pac {
 		if !slices.Contains(out, p.name) {
 			out = append(out, p.name)
 		}
@@ -554,6 +571,15 @@ type pacBuffer struct {
 // {u32 type, u32 size, u64 offset} per buffer, little-endian) into its
 // buffers. A malformed PAC yields the buffers before the defect; the PAC
 // itself was already checked by the acceptor, so this never fails a call.
+// pacBufferAttrs is pacBufferNames as attribute names.
+var pacBufferAttrs = func() map[uint32]string {
+	m := make(map[uint32]string, len(pacBufferNames))
+	for typ, name := range pacBufferNames {
+		m[typ] = attrMSPAC + name
+	}
+	return m
+}()
+
 func pacBuffers(pac []byte) []pacBuffer {
 	if len(pac) < 8 {
 		return nil
