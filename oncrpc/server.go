@@ -369,8 +369,10 @@ type serverConn struct {
 const inlineTick = time.Millisecond
 
 // inlineIdleTicks is how many ticks without any call served inline make
-// the watcher stop until the next one.
-const inlineIdleTicks = 100
+// the watcher stop until the next one: few, so that a server with calls
+// far apart does not keep waking up every tick in between, while under a
+// steady load, with calls at every tick, the watcher stays.
+const inlineIdleTicks = 2
 
 // aLongTimeAgo as a read deadline makes a blocked Read return at once.
 var aLongTimeAgo = time.Unix(1, 0)

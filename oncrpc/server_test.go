@@ -460,6 +460,35 @@ func TestOutOfOrderReplies(t *testing.T) {
 	}
 }
 
+// A call that arrives while the only other one runs, on the goroutine
+// that read it, is still read and served: the connection's reader is
+// taken over.
+func TestCallDuringInlineCall(t *testing.T) {
+	ts := startServer(t, nil)
+	r := dialRaw(t, ts.tcp)
+	r.send(Marshal(nil, &CallHeader{Xid: 100, Prog: testProg, Vers: 1, Proc: procGateWait}))
+	waitFor(t, func() bool { return ts.srv.inFlight() == 1 })
+	r.send(Marshal(nil, &CallHeader{Xid: 101, Prog: testProg, Vers: 1, Proc: procGateOpen}))
+	var order []uint32
+	for range 2 {
+		rh, err := r.reply()
+		if err != nil || rh.accept != Success {
+			t.Fatalf("%+v %v", rh, err)
+		}
+		order = append(order, rh.xid)
+	}
+	if order[0] != 101 || order[1] != 100 {
+		t.Fatalf("reply order %v, want [101 100]", order)
+	}
+	// The connection goes on working, one call at a time.
+	for xid := uint32(102); xid < 110; xid++ {
+		r.send(nullCall(xid))
+		if rh, err := r.reply(); err != nil || rh.xid != xid || rh.accept != Success {
+			t.Fatalf("%+v %v", rh, err)
+		}
+	}
+}
+
 func TestManyConcurrentCalls(t *testing.T) {
 	ts := startServer(t, nil)
 	const conns, calls = 4, 1000
@@ -739,7 +768,7 @@ func checkNoGoroutines(t *testing.T) {
 	leaked := func() string {
 		n := runtime.Stack(buf, true)
 		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
-			for _, fn := range []string{"oncrpc.(*serverConn)", "oncrpc.(*Client).readLoop", "oncrpc.(*Server).Serve"} {
+			for _, fn := range []string{"oncrpc.(*serverConn)", "oncrpc.(*Client).readLoop", "oncrpc.(*Server).Serve", "oncrpc.(*Server).watchInline"} {
 				if strings.Contains(g, fn) {
 					return g
 				}
