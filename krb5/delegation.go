@@ -135,7 +135,13 @@ func parseKRBCred(b []byte, keys ...types.EncryptionKey) (*serviceTicket, error)
 			if k.KeyType != kc.EncPart.EType {
 				continue
 			}
-			p, err := crypto.DecryptEncPart(kc.EncPart, k, keyusage.KRB_CRED_ENCPART)
+			// gokrb5 panics on a ciphertext shorter than its checksum;
+			// as for tickets, that is a failed decryption.
+			var p []byte
+			err := safeUnmarshal(func() (err error) {
+				p, err = crypto.DecryptEncPart(kc.EncPart, k, keyusage.KRB_CRED_ENCPART)
+				return err
+			})
 			if err == nil {
 				plain = p
 				break

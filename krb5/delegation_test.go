@@ -129,6 +129,28 @@ func TestKRBCredDefects(t *testing.T) {
 	}
 }
 
+// A ciphertext shorter than the enctype's checksum fails to decrypt (gokrb5
+// panics on it; a fuzzing find).
+func TestKRBCredShortCiphertext(t *testing.T) {
+	tgt := testTGT(t)
+	sess, _ := randomKey(18)
+	b, _ := buildKRBCred(tgt, sess)
+	var kc messages.KRBCred
+	if err := kc.Unmarshal(b); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 1, 11, 12, 27} {
+		msg := krbCredMsg{PVNO: 5, MsgType: 22, EncPart: types.EncryptedData{EType: 18, Cipher: make([]byte, n)}}
+		msg.Tickets, _ = messages.MarshalTicketSequence(kc.Tickets)
+		msg.Tickets.Tag = 2
+		_, err := parseKRBCred(marshalAppTag(t, msg, 22), sess)
+		var ge *gss.Error
+		if !errors.As(err, &ge) || ge.Major != gss.Failure || ge.Minor != krbMinor(krbAPErrBadIntegrity) {
+			t.Errorf("%d-byte ciphertext: %v", n, err)
+		}
+	}
+}
+
 func FuzzParseKRBCred(f *testing.F) {
 	tgt := testTGT(f)
 	sess := types.EncryptionKey{KeyType: 18, KeyValue: make([]byte, 32)}
