@@ -177,7 +177,11 @@ func (c *secContext) acceptAPReq(ctx context.Context, in []byte, f *apReqFailure
 	if authKey != nil {
 		authPlain, err = authKey.Decrypt(nil, req.Authenticator.Cipher)
 	} else {
-		authPlain, err = crypto.DecryptEncPart(req.Authenticator, sessionKey, keyusage.AP_REQ_AUTHENTICATOR)
+		// gokrb5 panics on a ciphertext shorter than its checksum.
+		err = safeUnmarshal(func() (err error) {
+			authPlain, err = crypto.DecryptEncPart(req.Authenticator, sessionKey, keyusage.AP_REQ_AUTHENTICATOR)
+			return err
+		})
 	}
 	if err != nil {
 		return nil, gss.WrapError(gss.Failure, krbMinor(krbAPErrBadIntegrity), gss.MechKrb5,
