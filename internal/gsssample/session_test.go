@@ -277,7 +277,9 @@ func FuzzServeConn(f *testing.F) {
 		if sess == nil {
 			t.Fatalf("nil session (err %v)", err)
 		}
-		if len(sess.Messages) > len(in)/5 {
+		// A token takes at least 4 bytes: a zero flag byte is read, as by
+		// MIT's recv_token, as the high byte of a v1 token's length.
+		if len(sess.Messages) > len(in)/4 {
 			t.Fatalf("%d messages from %d bytes", len(sess.Messages), len(in))
 		}
 	})
