@@ -19,6 +19,7 @@ import (
 
 	"github.com/gsskit/gsskit/gss"
 	"github.com/gsskit/gsskit/gssproxy"
+	"github.com/gsskit/gsskit/internal/krbtest"
 	"github.com/gsskit/gsskit/internal/proxytest"
 	"github.com/gsskit/gsskit/oncrpc"
 	"github.com/gsskit/gsskit/proxyd"
@@ -384,29 +385,17 @@ func TestSocketActivation(t *testing.T) {
 // without kernel_nfsd it never touches the file.
 func TestKernelNFSD(t *testing.T) {
 	defer proxyd.SetProcNFSDRetry(20 * time.Millisecond)()
-	start := func(t *testing.T, dir, proc string, nfsd bool) (*proxyd.Daemon, *syncBuffer) {
+	start := func(t *testing.T, dir, proc string, nfsd bool) (*proxyd.Daemon, *krbtest.SyncBuffer) {
 		t.Helper()
 		opt := ""
 		if nfsd {
 			opt = "  kernel_nfsd = yes\n  trusted = yes"
 		}
 		conf := writeConf(t, dir, "", [2]string{"nfs-server", "  socket = " + filepath.Join(dir, "nfsd.sock") + "\n" + opt})
-		var buf syncBuffer
-		d, err := proxyd.NewDaemon(&proxyd.DaemonConfig{
-			Load:               proxyd.LoadOptions{File: conf, Socket: filepath.Join(dir, "default.sock")},
-			Logger:             slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: proxyd.LevelTrace})),
-			HandleSecret:       bytes.Repeat([]byte{7}, 32),
-			NoSocketActivation: true,
-			ProcUseGSSProxy:    proc,
+		return startLogged(t, &proxyd.DaemonConfig{
+			Load:            proxyd.LoadOptions{File: conf, Socket: filepath.Join(dir, "default.sock")},
+			ProcUseGSSProxy: proc,
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		return d, &buf
 	}
 	content := func(path string) string {
 		b, err := os.ReadFile(path)
@@ -476,24 +465,6 @@ func TestKernelNFSD(t *testing.T) {
 			t.Errorf("use-gss-proxy written without kernel_nfsd: %q", got)
 		}
 	})
-}
-
-// syncBuffer is a bytes.Buffer safe for the daemon's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestUserproxyIdleTimeout: `gsskit proxy -u --idle-timeout 1` exits on
@@ -700,26 +671,15 @@ func TestSyslogStatus(t *testing.T) {
 			t.Fatal("ACQUIRE_CRED with a missing keytab succeeded")
 		}
 	}
-	run := func(t *testing.T, global string, cmdline bool) (*proxyd.Daemon, *syncBuffer) {
+	run := func(t *testing.T, global string, cmdline bool) (*proxyd.Daemon, *krbtest.SyncBuffer) {
 		conf := writeConf(t, dir, global, svc)
-		var buf syncBuffer
-		d, err := proxyd.NewDaemon(&proxyd.DaemonConfig{
-			Load:               proxyd.LoadOptions{File: conf, Socket: filepath.Join(dir, "default.sock")},
-			Logger:             slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: proxyd.LevelTrace})),
-			HandleSecret:       bytes.Repeat([]byte{7}, 32),
-			NoSocketActivation: true,
-			SyslogStatus:       cmdline,
-			SyslogAddr:         logSock,
+		return startLogged(t, &proxyd.DaemonConfig{
+			Load:         proxyd.LoadOptions{File: conf, Socket: filepath.Join(dir, "default.sock")},
+			SyslogStatus: cmdline,
+			SyslogAddr:   logSock,
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return d, &buf
 	}
-	expect := func(t *testing.T, buf *syncBuffer) {
+	expect := func(t *testing.T, buf *krbtest.SyncBuffer) {
 		t.Helper()
 		select {
 		case m := <-msgs:
@@ -745,7 +705,6 @@ func TestSyslogStatus(t *testing.T) {
 
 	t.Run("config", func(t *testing.T) {
 		d, buf := run(t, "  syslog_status = yes", false)
-		defer d.Close()
 		failCall(t)
 		expect(t, buf)
 		// A reload that turns it off stops the messages.
@@ -757,14 +716,12 @@ func TestSyslogStatus(t *testing.T) {
 		expectNone(t)
 	})
 	t.Run("off", func(t *testing.T) {
-		d, _ := run(t, "  syslog_status = no", false)
-		defer d.Close()
+		run(t, "  syslog_status = no", false)
 		failCall(t)
 		expectNone(t)
 	})
 	t.Run("command line", func(t *testing.T) {
-		d, buf := run(t, "", true)
-		defer d.Close()
+		_, buf := run(t, "", true)
 		failCall(t)
 		expect(t, buf)
 	})
@@ -825,4 +782,24 @@ func TestSIGHUPKeepsConnections(t *testing.T) {
 	if err := indicateKrb5(two); err != nil {
 		t.Errorf("service of the configuration in force after a failed reload: %v", err)
 	}
+}
+
+// startLogged starts a daemon of cfg with a fixed handle secret, no socket
+// activation and its log at trace level in the returned buffer; it is
+// closed when the test ends.
+func startLogged(t *testing.T, cfg *proxyd.DaemonConfig) (*proxyd.Daemon, *krbtest.SyncBuffer) {
+	t.Helper()
+	var buf krbtest.SyncBuffer
+	cfg.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: proxyd.LevelTrace}))
+	cfg.HandleSecret = bytes.Repeat([]byte{7}, 32)
+	cfg.NoSocketActivation = true
+	d, err := proxyd.NewDaemon(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d, &buf
 }

@@ -12,11 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gsskit/gsskit/gss"
 	"github.com/gsskit/gsskit/gssproxy"
 	"github.com/gsskit/gsskit/internal/krbtest"
 	"github.com/gsskit/gsskit/internal/proxytest"
-	"github.com/gsskit/gsskit/oncrpc"
 )
 
 // The reference's t_multi_key: a trusted service whose keytab holds the
@@ -183,24 +181,7 @@ func multiKeytab(t *testing.T, r *krbtest.Realm) string {
 // acquireInitiate asks sock for the service's default initiator credential
 // and returns the name it is for.
 func acquireInitiate(sock string) (string, *gssproxy.Status, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := oncrpc.Dial(ctx, "unix", sock, nil)
-	if err != nil {
-		return "", nil, err
-	}
-	defer c.Close()
-	var res gssproxy.AcquireCredRes
-	err = c.Call(ctx, gssproxy.Program, 1, gssproxy.ProcAcquireCred, &gssproxy.AcquireCredArg{
-		Usage: gssproxy.CredInitiate, DesiredMechs: gss.OIDSet{gss.MechKrb5},
-	}, &res)
-	if err != nil {
-		return "", nil, err
-	}
-	if res.OutputCred == nil {
-		return "", &res.Status, nil
-	}
-	return string(res.OutputCred.DesiredName.Display), &res.Status, nil
+	return acquireDefault(sock, gssproxy.CredInitiate)
 }
 
 // reloadDaemon writes cfg over d's configuration and makes d load it:

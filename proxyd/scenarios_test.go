@@ -26,6 +26,12 @@ import (
 // name it is for, or the error (a closed connection for a caller no
 // service takes).
 func acquireAccept(sock string) (string, *gssproxy.Status, error) {
+	return acquireDefault(sock, gssproxy.CredAccept)
+}
+
+// acquireDefault asks sock for the service's default credential of usage
+// and returns the name it is for.
+func acquireDefault(sock string, usage gssproxy.CredUsage) (string, *gssproxy.Status, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := oncrpc.Dial(ctx, "unix", sock, nil)
@@ -35,7 +41,7 @@ func acquireAccept(sock string) (string, *gssproxy.Status, error) {
 	defer c.Close()
 	var res gssproxy.AcquireCredRes
 	err = c.Call(ctx, gssproxy.Program, 1, gssproxy.ProcAcquireCred, &gssproxy.AcquireCredArg{
-		Usage: gssproxy.CredAccept, DesiredMechs: gss.OIDSet{gss.MechKrb5},
+		Usage: usage, DesiredMechs: gss.OIDSet{gss.MechKrb5},
 	}, &res)
 	if err != nil {
 		return "", nil, err

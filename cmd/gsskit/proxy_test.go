@@ -6,11 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gsskit/gsskit/gssproxy"
+	"github.com/gsskit/gsskit/internal/krbtest"
 )
 
 // TestProxyFlags: the reference's command line, with its refusals.
@@ -49,7 +49,7 @@ func TestProxyUserIdle(t *testing.T) {
 	sock := filepath.Join(dir, "user.sock")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	errb := &syncWriter{w: &bytes.Buffer{}}
+	errb := &krbtest.SyncBuffer{}
 	code := make(chan int, 1)
 	go func() {
 		code <- proxyMain(ctx, []string{"-u", "-s", sock, "--idle-timeout", "1", "--syslog-status"}, &bytes.Buffer{}, errb)
@@ -80,22 +80,4 @@ func TestProxyUserIdle(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "gsskit-handle.key")); err != nil {
 		t.Errorf("handle secret not kept in the state directory: %v", err)
 	}
-}
-
-// syncWriter is a log buffer the daemon's goroutines may write at once.
-type syncWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.String()
 }

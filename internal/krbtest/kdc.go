@@ -19,7 +19,7 @@ import (
 // kdcProcess is a running krb5kdc.
 type kdcProcess struct {
 	cmd    *exec.Cmd
-	out    *syncBuffer // krb5kdc's own stdout/stderr
+	out    *SyncBuffer // krb5kdc's own stdout/stderr
 	exited chan struct{}
 	err    error // set before exited is closed
 }
@@ -76,7 +76,7 @@ func (r *Realm) launch(ctx context.Context, port int) (*kdcProcess, error) {
 	c := exec.Command(bin, "-n", "-r", r.name, "-P", r.path("krb5kdc.pid"))
 	c.Env = append(os.Environ(), r.Env()...)
 	c.Dir = r.dir
-	p := &kdcProcess{cmd: c, out: &syncBuffer{}, exited: make(chan struct{})}
+	p := &kdcProcess{cmd: c, out: &SyncBuffer{}, exited: make(chan struct{})}
 	c.Stdout, c.Stderr = p.out, p.out
 	// If the test binary dies without Close, the KDC must not linger.
 	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -219,20 +219,21 @@ func countSockets(file string, port int, state string) (int, error) {
 	return n, sc.Err()
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a child's
-// stdout and stderr and reads from an error path.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for concurrent writers and readers: a
+// child's stdout and stderr, or a daemon's goroutines logging while a test
+// reads.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()

@@ -45,7 +45,7 @@ type ldapServer struct {
 	uri      string // ldapi:// URL of the socket
 	password string // of ldapAdminDN
 	cmd      *exec.Cmd
-	out      *syncBuffer
+	out      *SyncBuffer
 	exited   chan struct{}
 	err      error
 	dir      string
@@ -86,7 +86,7 @@ func (r *Realm) startLDAP(ctx context.Context) error {
 	}
 	l := &ldapServer{
 		password: randomPassword(),
-		out:      &syncBuffer{},
+		out:      &SyncBuffer{},
 		exited:   make(chan struct{}),
 		dir:      dir,
 	}
