@@ -177,11 +177,7 @@ func (c *secContext) acceptAPReq(ctx context.Context, in []byte, f *apReqFailure
 	if authKey != nil {
 		authPlain, err = authKey.Decrypt(nil, req.Authenticator.Cipher)
 	} else {
-		// gokrb5 panics on a ciphertext shorter than its checksum.
-		err = safeUnmarshal(func() (err error) {
-			authPlain, err = crypto.DecryptEncPart(req.Authenticator, sessionKey, keyusage.AP_REQ_AUTHENTICATOR)
-			return err
-		})
+		authPlain, err = decryptEncPart(req.Authenticator, sessionKey, keyusage.AP_REQ_AUTHENTICATOR)
 	}
 	if err != nil {
 		return nil, gss.WrapError(gss.Failure, krbMinor(krbAPErrBadIntegrity), gss.MechKrb5,
@@ -332,10 +328,7 @@ func decryptTicket(t *krbasn.Ticket, k keyEntry, enc *messages.EncTicketPart) er
 	if tk, _ := k.entry.derived(); tk != nil {
 		plain, err = tk.Decrypt(nil, t.EncPart.Cipher)
 	} else {
-		err = safeUnmarshal(func() error {
-			plain, err = crypto.DecryptEncPart(t.EncPart, k.Key, keyusage.KDC_REP_TICKET)
-			return err
-		})
+		plain, err = decryptEncPart(t.EncPart, k.Key, keyusage.KDC_REP_TICKET)
 	}
 	if err != nil {
 		return err

@@ -135,13 +135,7 @@ func parseKRBCred(b []byte, keys ...types.EncryptionKey) (*serviceTicket, error)
 			if k.KeyType != kc.EncPart.EType {
 				continue
 			}
-			// gokrb5 panics on a ciphertext shorter than its checksum;
-			// as for tickets, that is a failed decryption.
-			var p []byte
-			err := safeUnmarshal(func() (err error) {
-				p, err = crypto.DecryptEncPart(kc.EncPart, k, keyusage.KRB_CRED_ENCPART)
-				return err
-			})
+			p, err := decryptEncPart(kc.EncPart, k, keyusage.KRB_CRED_ENCPART)
 			if err == nil {
 				plain = p
 				break

@@ -179,3 +179,21 @@ func marshalAppTag(t *testing.T, v any, tag int) []byte {
 	}
 	return asn1tools.AddASNAppTag(b, tag)
 }
+
+// TestDecryptEncPartShort: every decryption of a KDC or peer message
+// (AS-REP, ticket, authenticator, AP-REP, KRB-CRED) goes through
+// decryptEncPart, which turns gokrb5's panic on a ciphertext shorter than
+// the checksum into an error, for each enctype.
+func TestDecryptEncPartShort(t *testing.T) {
+	for _, etype := range []int32{17, 18, 19, 20, 23} {
+		key, err := randomKey(etype)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{0, 1, 11} {
+			if _, err := decryptEncPart(types.EncryptedData{EType: etype, Cipher: make([]byte, n)}, key, 3); err == nil {
+				t.Errorf("enctype %d, %d-byte ciphertext: decrypted", etype, n)
+			}
+		}
+	}
+}

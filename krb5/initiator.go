@@ -249,11 +249,7 @@ func (c *secContext) readAPRep(in []byte) error {
 	if c.apRepKey != nil && rep.EncPart.EType == c.sessionKey.KeyType {
 		plain, err = c.apRepKey.Decrypt(nil, rep.EncPart.Cipher)
 	} else {
-		// gokrb5 panics on a ciphertext shorter than its checksum.
-		err = safeUnmarshal(func() (err error) {
-			plain, err = crypto.DecryptEncPart(rep.EncPart, c.sessionKey, keyusage.AP_REP_ENCPART)
-			return err
-		})
+		plain, err = decryptEncPart(rep.EncPart, c.sessionKey, keyusage.AP_REP_ENCPART)
 	}
 	if err != nil {
 		return c.fail(gss.WrapError(gss.Failure, krbMinor(krbAPErrBadIntegrity), gss.MechKrb5,

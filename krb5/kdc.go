@@ -242,7 +242,7 @@ func (m *mechanism) initialCreds(ctx context.Context, client principal, password
 	if err != nil {
 		return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, what, err)
 	}
-	plain, err := crypto.DecryptEncPart(asRep.EncPart, key, keyusage.AS_REP_ENCPART)
+	plain, err := decryptEncPart(asRep.EncPart, key, keyusage.AS_REP_ENCPART)
 	if err != nil {
 		return nil, gss.WrapError(gss.NoCred, krbMinor(errorcode.KRB_AP_ERR_BAD_INTEGRITY), gss.MechKrb5,
 			what+": cannot decrypt the AS-REP (wrong password or key)", err)

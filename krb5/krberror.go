@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
@@ -144,6 +145,17 @@ func safeUnmarshal(f func() error) (err error) {
 		}
 	}()
 	return f()
+}
+
+// decryptEncPart is gokrb5's crypto.DecryptEncPart made safe for input
+// from the network: gokrb5 panics on a ciphertext shorter than the
+// enctype's checksum, which here is a failed decryption.
+func decryptEncPart(ed types.EncryptedData, key types.EncryptionKey, usage uint32) (plain []byte, err error) {
+	err = safeUnmarshal(func() (err error) {
+		plain, err = crypto.DecryptEncPart(ed, key, usage)
+		return err
+	})
+	return plain, err
 }
 
 type decodePanic struct{ v any }
