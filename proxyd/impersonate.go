@@ -18,9 +18,8 @@ import (
 //     earlier) for the desired name;
 //   - initiating with an impersonated credential reaches services other
 //     than the impersonator itself (S4U2Proxy) only for a service with
-//     allow_constrained_delegation, trusted or impersonate (credAllowed;
-//     initSecContext does not call it yet, so until it does the KDC's
-//     delegation rules alone decide).
+//     allow_constrained_delegation, trusted or impersonate (credAllowed,
+//     checked by initSecContext before the KDC is asked).
 //
 // The KDC has the last word: S4U2Self needs the impersonator's TGT, and
 // S4U2Proxy needs the realm to let the impersonator delegate to the target.
