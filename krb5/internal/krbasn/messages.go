@@ -366,18 +366,8 @@ func AppendTicket(dst []byte, t *Ticket) []byte {
 func DecodeEncTicketPart(b []byte, e *messages.EncTicketPart) error {
 	const what = "EncTicketPart"
 	*e = messages.EncTicketPart{}
-	app, rest, err := element(b, appTag(AppEncTicketPart), what)
+	c, err := appSequence(b, AppEncTicketPart, what)
 	if err != nil {
-		return err
-	}
-	if err := done(rest, what); err != nil {
-		return err
-	}
-	c, rest, err := element(app, tagSequence, what)
-	if err != nil {
-		return err
-	}
-	if err := done(rest, what); err != nil {
 		return err
 	}
 	if e.Flags, c, err = explicitBitString(c, 0, what+" flags"); err != nil {
@@ -489,6 +479,45 @@ func AppendEncTicketPart(dst []byte, e *messages.EncTicketPart) []byte {
 	return end(dst, s0)
 }
 
+// appSequence reads an [APPLICATION n] SEQUENCE that fills b exactly and
+// returns the SEQUENCE's content.
+func appSequence(b []byte, n int, what string) ([]byte, error) {
+	app, rest, err := element(b, appTag(n), what)
+	if err != nil {
+		return nil, err
+	}
+	if err := done(rest, what); err != nil {
+		return nil, err
+	}
+	c, rest, err := element(app, tagSequence, what)
+	if err != nil {
+		return nil, err
+	}
+	return c, done(rest, what)
+}
+
+// messageHeader reads the pvno [0] and msg-type [1] that open a message,
+// refusing a version other than 5 and a type other than msgType (named
+// typeName in the error), and returns what follows them.
+func messageHeader(c []byte, msgType int, typeName, what string) ([]byte, error) {
+	v, c, err := explicitInt(c, 0, what+" pvno")
+	if err != nil {
+		return nil, err
+	}
+	if v != 5 {
+		// The encoders always write 5, so accepting another value would
+		// decode to something that cannot be written back.
+		return nil, fail(what, "protocol version is not 5")
+	}
+	if v, c, err = explicitInt(c, 1, what+" msg-type"); err != nil {
+		return nil, err
+	}
+	if v != int64(msgType) {
+		return nil, fail(what, "message type is not "+typeName)
+	}
+	return c, nil
+}
+
 // --- AP-REQ ---
 
 // APReq is an AP-REQ as received: the ticket stays encrypted.
@@ -509,37 +538,14 @@ type APReq struct {
 func DecodeAPReq(b []byte, r *APReq) error {
 	const what = "AP-REQ"
 	*r = APReq{}
-	app, rest, err := element(b, appTag(AppAPReq), what)
+	c, err := appSequence(b, AppAPReq, what)
 	if err != nil {
 		return err
 	}
-	if err := done(rest, what); err != nil {
+	if c, err = messageHeader(c, MsgTypeAPReq, "14 (KRB_AP_REQ)", what); err != nil {
 		return err
 	}
-	c, rest, err := element(app, tagSequence, what)
-	if err != nil {
-		return err
-	}
-	if err := done(rest, what); err != nil {
-		return err
-	}
-	var v int64
-	if v, c, err = explicitInt(c, 0, what+" pvno"); err != nil {
-		return err
-	}
-	r.PVNO = int(v)
-	if r.PVNO != 5 {
-		// The encoders always write 5, so accepting another value would
-		// decode to something that cannot be written back.
-		return fail(what, "protocol version is not 5")
-	}
-	if v, c, err = explicitInt(c, 1, what+" msg-type"); err != nil {
-		return err
-	}
-	r.MsgType = int(v)
-	if r.MsgType != MsgTypeAPReq {
-		return fail(what, "message type is not 14 (KRB_AP_REQ)")
-	}
+	r.PVNO, r.MsgType = 5, MsgTypeAPReq
 	if r.APOptions, c, err = explicitBitString(c, 2, what+" ap-options"); err != nil {
 		return err
 	}
@@ -587,18 +593,8 @@ func AppendAPReq(dst []byte, options asn1.BitString, ticket []byte, auth types.E
 func DecodeAuthenticator(b []byte, a *types.Authenticator) error {
 	const what = "Authenticator"
 	*a = types.Authenticator{}
-	app, rest, err := element(b, appTag(AppAuthenticator), what)
+	c, err := appSequence(b, AppAuthenticator, what)
 	if err != nil {
-		return err
-	}
-	if err := done(rest, what); err != nil {
-		return err
-	}
-	c, rest, err := element(app, tagSequence, what)
-	if err != nil {
-		return err
-	}
-	if err := done(rest, what); err != nil {
 		return err
 	}
 	var v int64
@@ -678,37 +674,14 @@ func AppendAuthenticator(dst []byte, a *types.Authenticator) []byte {
 func DecodeAPRep(b []byte, r *messages.APRep) error {
 	const what = "AP-REP"
 	*r = messages.APRep{}
-	app, rest, err := element(b, appTag(AppAPRep), what)
+	c, err := appSequence(b, AppAPRep, what)
 	if err != nil {
 		return err
 	}
-	if err := done(rest, what); err != nil {
+	if c, err = messageHeader(c, MsgTypeAPRep, "15 (KRB_AP_REP)", what); err != nil {
 		return err
 	}
-	c, rest, err := element(app, tagSequence, what)
-	if err != nil {
-		return err
-	}
-	if err := done(rest, what); err != nil {
-		return err
-	}
-	var v int64
-	if v, c, err = explicitInt(c, 0, what+" pvno"); err != nil {
-		return err
-	}
-	r.PVNO = int(v)
-	if r.PVNO != 5 {
-		// The encoders always write 5, so accepting another value would
-		// decode to something that cannot be written back.
-		return fail(what, "protocol version is not 5")
-	}
-	if v, c, err = explicitInt(c, 1, what+" msg-type"); err != nil {
-		return err
-	}
-	r.MsgType = int(v)
-	if r.MsgType != MsgTypeAPRep {
-		return fail(what, "message type is not 15 (KRB_AP_REP)")
-	}
+	r.PVNO, r.MsgType = 5, MsgTypeAPRep
 	if r.EncPart, c, err = explicitEncryptedData(c, 2, what+" enc-part"); err != nil {
 		return err
 	}
@@ -734,18 +707,8 @@ func AppendAPRep(dst []byte, enc types.EncryptedData) []byte {
 func DecodeEncAPRepPart(b []byte, p *messages.EncAPRepPart) error {
 	const what = "EncAPRepPart"
 	*p = messages.EncAPRepPart{}
-	app, rest, err := element(b, appTag(AppEncAPRepPart), what)
+	c, err := appSequence(b, AppEncAPRepPart, what)
 	if err != nil {
-		return err
-	}
-	if err := done(rest, what); err != nil {
-		return err
-	}
-	c, rest, err := element(app, tagSequence, what)
-	if err != nil {
-		return err
-	}
-	if err := done(rest, what); err != nil {
 		return err
 	}
 	if p.CTime, c, err = explicitTime(c, 0, what+" ctime"); err != nil {
