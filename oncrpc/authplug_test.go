@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/gsskit/gsskit/internal/tshark"
 )
 
 // A toy flavor shaped like RPCSEC_GSS (RFC 2203) with HMAC for MIC and an
@@ -495,7 +497,7 @@ func TestCredentialOrderOnWire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := &recConn{Conn: conn}
+	rc := &tshark.Recorder{Conn: conn}
 	a := &toyClientAuth{key: []byte("a shared toy key"), service: toyInteg, prog: testProg, vers: 1}
 	c := NewClient(rc, &Config{Auth: a})
 	a.client = c
@@ -517,9 +519,9 @@ func TestCredentialOrderOnWire(t *testing.T) {
 	c.Close()
 
 	var sent []byte
-	for _, ch := range rc.chunks {
-		if ch.fromClient {
-			sent = append(sent, ch.data...)
+	for _, ch := range rc.Chunks() {
+		if ch.FromClient {
+			sent = append(sent, ch.Data...)
 		}
 	}
 	rr := NewRecordReader(bytes.NewReader(sent), 0)

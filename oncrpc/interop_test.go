@@ -20,8 +20,9 @@ import (
 
 // missing applies the project's rule for an absent peer: skip the test,
 // but fail it under CI (CI=true), where the peers must be installed. (The
-// same rule as internal/krbtest's, restated so oncrpc imports nothing of
-// gsskit, not even in tests.)
+// same rule as internal/krbtest's, restated so oncrpc's tests import no
+// more of gsskit than internal/tshark, which needs only the standard
+// library.)
 func missing(t *testing.T, format string, args ...any) {
 	t.Helper()
 	msg := fmt.Sprintf(format, args...)
