@@ -1,7 +1,6 @@
 package oncrpc
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/gsskit/gsskit/internal/cpeer"
 )
 
 // Interop with libtirpc, the C implementation Linux systems use: C programs
@@ -40,16 +41,8 @@ func buildC(t *testing.T, name string) string {
 	if err != nil {
 		missing(t, "gcc not found (apt-get install -y gcc)")
 	}
-	// pkg-config knows where libtirpc-dev put its headers; without it, use
-	// Debian's location.
-	cflags, libs := []string{"-I/usr/include/tirpc"}, []string{"-ltirpc"}
-	if out, err := exec.Command("pkg-config", "--cflags", "--libs", "libtirpc").Output(); err == nil {
-		cflags, libs = strings.Fields(string(out)), nil
-	}
 	bin := filepath.Join(t.TempDir(), name)
-	args := append([]string{"-O2", "-Wall", "-o", bin, filepath.Join("testdata", name+".c")}, cflags...)
-	cmd := exec.Command(gcc, append(args, libs...)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := cpeer.Build(gcc, filepath.Join("testdata", name+".c"), bin); err != nil {
 		if bytes.Contains(out, []byte("rpc/rpc.h")) {
 			missing(t, "libtirpc headers not found (apt-get install -y libtirpc-dev): %s", out)
 		}
@@ -67,27 +60,7 @@ func startCServer(t *testing.T, bin, network string) string {
 		sock = filepath.Join(t.TempDir(), "c.sock")
 		args = []string{"unix", sock}
 	}
-	cmd := exec.Command(bin, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() && stderr.Len() > 0 {
-			t.Logf("echo_server stderr:\n%s", stderr.String())
-		}
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("echo_server did not start: %v (%s)", err, stderr.String())
-	}
+	line := cpeer.Start(t, exec.Command(bin, args...))
 	f := strings.Fields(line)
 	if len(f) == 0 || f[0] != "listening" {
 		t.Fatalf("echo_server said %q", line)

@@ -1,19 +1,18 @@
 package rpcsecgss
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/gsskit/gsskit/internal/cpeer"
 	"github.com/gsskit/gsskit/internal/krbtest"
 	"github.com/gsskit/gsskit/oncrpc"
 )
@@ -36,18 +35,12 @@ func buildC(t testing.TB, name string) string {
 		return bin
 	}
 	gcc := krbtest.LookPathT(t, "gcc", "gcc")
-	cflags, libs := []string{"-I/usr/include/tirpc"}, []string{"-ltirpc"}
-	if out, err := exec.Command("pkg-config", "--cflags", "--libs", "libtirpc").Output(); err == nil {
-		cflags, libs = strings.Fields(string(out)), nil
-	}
 	dir, err := filepath.Abs(filepath.Join("testdata"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(binDir(t), name)
-	args := append([]string{"-O2", "-Wall", "-o", bin, filepath.Join(dir, name+".c")}, cflags...)
-	args = append(append(args, libs...), "-lgssapi_krb5")
-	if out, err := exec.Command(gcc, args...).CombinedOutput(); err != nil {
+	if out, err := cpeer.Build(gcc, filepath.Join(dir, name+".c"), bin, "-lgssapi_krb5"); err != nil {
 		if bytes.Contains(out, []byte("rpc/rpc.h")) || bytes.Contains(out, []byte("gssapi")) {
 			krbtest.Missing(t, &krbtest.MissingToolError{Program: "libtirpc and GSS-API headers", Package: "libtirpc-dev libkrb5-dev"})
 		}
@@ -80,27 +73,10 @@ func startCServer(t testing.TB, principal string) string {
 	t.Helper()
 	r := testRealm(t)
 	bin := buildC(t, "gss_echo_server")
-	cmd := r.Cmd(context.Background(), bin, principal)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() && stderr.Len() > 0 {
-			t.Logf("gss_echo_server stderr:\n%s", stderr.String())
-		}
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
+	line := cpeer.Start(t, r.Cmd(context.Background(), bin, principal))
 	f := strings.Fields(line)
-	if err != nil || len(f) != 2 || f[0] != "listening" {
-		t.Fatalf("gss_echo_server did not start: %q %v (%s)", line, err, stderr.String())
+	if len(f) != 2 || f[0] != "listening" {
+		t.Fatalf("gss_echo_server said %q", line)
 	}
 	return net.JoinHostPort("127.0.0.1", f[1])
 }
