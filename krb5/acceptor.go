@@ -110,13 +110,8 @@ func (c *secContext) acceptAPReq(ctx context.Context, in []byte, f *apReqFailure
 	}
 
 	// 2. Our credential and the key the ticket is encrypted in.
-	if c.cred == nil {
-		cred, err := c.mech.defaultCredential(ctx, gss.CredAccept)
-		if err != nil {
-			return nil, err
-		}
-		c.cred = cred
-		c.defaultCred = true
+	if err := c.useDefaultCredential(ctx, gss.CredAccept); err != nil {
+		return nil, err
 	}
 	cfg := c.mech.configFast()
 	// Names decoded from the token are ours: no copies.
@@ -548,23 +543,31 @@ func buildAPRep(auth types.Authenticator, subkey types.EncryptionKey, seq uint32
 		Subkey:         subkey,
 		SequenceNumber: int64(seq),
 	})
-	var ed types.EncryptedData
-	if repKey != nil {
-		// The ciphertext follows the plaintext, which is then wiped (it
-		// holds the subkey).
-		c, err := repKey.Encrypt(part[len(part):], part)
-		if err != nil {
-			return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encrypt the AP-REP", err)
-		}
-		clear(part)
-		ed = types.EncryptedData{EType: sessionKey.KeyType, Cipher: c}
-	} else {
-		var err error
-		if ed, err = crypto.GetEncryptedData(part, sessionKey, keyusage.AP_REP_ENCPART, 0); err != nil {
-			return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encrypt the AP-REP", err)
-		}
+	ed, err := encryptPart(part, repKey, sessionKey, keyusage.AP_REP_ENCPART, "AP-REP")
+	if err != nil {
+		return nil, err
 	}
 	return krbasn.AppendAPRep(binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(ed.Cipher)+32), tokAPRep), ed), nil
+}
+
+// encryptPart encrypts plain, the encoding of the part of an AP message
+// named what, in sessionKey for usage: with key, the derived keys of that
+// usage, when there is one (the ciphertext then follows the plaintext,
+// which is wiped, since it holds a subkey), else through gokrb5.
+func encryptPart(plain []byte, key *cfx.MessageKey, sessionKey types.EncryptionKey, usage uint32, what string) (types.EncryptedData, error) {
+	if key != nil {
+		c, err := key.Encrypt(plain[len(plain):], plain)
+		if err != nil {
+			return types.EncryptedData{}, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encrypt the "+what, err)
+		}
+		clear(plain)
+		return types.EncryptedData{EType: sessionKey.KeyType, Cipher: c}, nil
+	}
+	ed, err := crypto.GetEncryptedData(plain, sessionKey, usage, 0)
+	if err != nil {
+		return ed, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encrypt the "+what, err)
+	}
+	return ed, nil
 }
 
 // PAC buffer types (MS-PAC §2.4) and the key usage of its signatures.

@@ -489,6 +489,20 @@ func (m *mechanism) defaultCredential(ctx context.Context, usage gss.CredUsage) 
 	return m.acquire(ctx, &gss.MechCredRequest{Usage: usage})
 }
 
+// useDefaultCredential gives c the mechanism's default credential for usage
+// when the caller gave it none.
+func (c *secContext) useDefaultCredential(ctx context.Context, usage gss.CredUsage) error {
+	if c.cred != nil {
+		return nil
+	}
+	cred, err := c.mech.defaultCredential(ctx, usage)
+	if err != nil {
+		return err
+	}
+	c.cred, c.defaultCred = cred, true
+	return nil
+}
+
 func (m *mechanism) acquire(ctx context.Context, req *gss.MechCredRequest) (*credential, error) {
 	var want *principal
 	if req.Name != nil {

@@ -89,12 +89,8 @@ func (c *secContext) sendAPReq(ctx context.Context, in []byte) ([]byte, error) {
 		return nil, gss.NewError(gss.DefectiveToken, 0, gss.MechKrb5, "the initiator's first step takes no input token")
 	}
 	// 1. Credentials: ours, the target and a service ticket for it.
-	if c.cred == nil {
-		cred, err := c.mech.defaultCredential(ctx, gss.CredInitiate)
-		if err != nil {
-			return nil, err
-		}
-		c.cred = cred
+	if err := c.useDefaultCredential(ctx, gss.CredInitiate); err != nil {
+		return nil, err
 	}
 	client, err := c.cred.initiatorPrincipal()
 	if err != nil {
@@ -185,22 +181,10 @@ func (c *secContext) sendAPReq(ctx context.Context, in []byte) ([]byte, error) {
 		return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encode the ticket for "+st.Server.String(), err)
 	}
 	c.apRepKey = repKey
-	// The ciphertext goes right after the plaintext, which is then wiped
-	// (it holds the subkey).
 	authBytes := krbasn.AppendAuthenticator(make([]byte, 0, 512), &auth)
-	var encAuth types.EncryptedData
-	if authKey != nil {
-		cipherText, err := authKey.Encrypt(authBytes[len(authBytes):], authBytes)
-		if err != nil {
-			return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encrypt the authenticator", err)
-		}
-		clear(authBytes)
-		encAuth = types.EncryptedData{EType: c.sessionKey.KeyType, Cipher: cipherText}
-	} else {
-		encAuth, err = crypto.GetEncryptedData(authBytes, c.sessionKey, keyusage.AP_REQ_AUTHENTICATOR, 0)
-		if err != nil {
-			return nil, gss.WrapError(gss.Failure, 0, gss.MechKrb5, "cannot encrypt the authenticator", err)
-		}
+	encAuth, err := encryptPart(authBytes, authKey, c.sessionKey, keyusage.AP_REQ_AUTHENTICATOR, "authenticator")
+	if err != nil {
+		return nil, err
 	}
 
 	// 5. The AP-REQ, framed as an RFC 1964 token.
