@@ -15,9 +15,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"os/signal"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gsskit/gsskit/oncrpc"
@@ -123,6 +126,16 @@ func Procs() oncrpc.Procs {
 			return nil
 		},
 	}
+}
+
+// Main runs a command, RunServer or RunClient, with the program's
+// arguments and standard output and error, until it returns or an
+// interrupt or SIGTERM stops it, and exits with its status.
+func Main(run func(ctx context.Context, args []string, stdout, stderr io.Writer) int) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 // RunServer is the server command:

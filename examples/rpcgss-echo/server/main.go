@@ -7,17 +7,8 @@
 package main
 
 import (
-	"context"
-	"os"
-	"os/signal"
-	"syscall"
-
 	"github.com/gsskit/gsskit/examples/rpcgss-echo/echo"
 	_ "github.com/gsskit/gsskit/krb5" // registers the Kerberos V5 mechanism
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(echo.RunServer(ctx, os.Args[1:], os.Stdout, os.Stderr))
-}
+func main() { echo.Main(echo.RunServer) }
