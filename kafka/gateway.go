@@ -591,21 +591,26 @@ func (g *Gateway) rewrite(r *gwRoute, dst, frame []byte, p pending) []byte {
 	var resp kmsg.Response
 	switch p.key {
 	case KeyMetadata:
-		m := kmsg.NewPtrMetadataResponse()
-		m.Version = p.version
-		if m.ReadFrom(body) != nil {
-			return AppendFrame(dst, frame)
-		}
+		resp = kmsg.NewPtrMetadataResponse()
+	case KeyFindCoordinator:
+		resp = kmsg.NewPtrFindCoordinatorResponse()
+	case KeyDescribeCluster:
+		resp = kmsg.NewPtrDescribeClusterResponse()
+	case KeyApiVersions:
+		resp = kmsg.NewPtrApiVersionsResponse()
+	default:
+		return AppendFrame(dst, frame)
+	}
+	resp.SetVersion(p.version)
+	if resp.ReadFrom(body) != nil {
+		return AppendFrame(dst, frame)
+	}
+	switch m := resp.(type) {
+	case *kmsg.MetadataResponse:
 		for i := range m.Brokers {
 			m.Brokers[i].Host, m.Brokers[i].Port = g.advertised(r, m.Brokers[i].Host, m.Brokers[i].Port)
 		}
-		resp = m
-	case KeyFindCoordinator:
-		m := kmsg.NewPtrFindCoordinatorResponse()
-		m.Version = p.version
-		if m.ReadFrom(body) != nil {
-			return AppendFrame(dst, frame)
-		}
+	case *kmsg.FindCoordinatorResponse:
 		if m.ErrorCode == 0 && m.Host != "" {
 			m.Host, m.Port = g.advertised(r, m.Host, m.Port)
 		}
@@ -614,27 +619,15 @@ func (g *Gateway) rewrite(r *gwRoute, dst, frame []byte, p pending) []byte {
 				m.Coordinators[i].Host, m.Coordinators[i].Port = g.advertised(r, m.Coordinators[i].Host, m.Coordinators[i].Port)
 			}
 		}
-		resp = m
-	case KeyDescribeCluster:
-		m := kmsg.NewPtrDescribeClusterResponse()
-		m.Version = p.version
-		if m.ReadFrom(body) != nil {
-			return AppendFrame(dst, frame)
-		}
+	case *kmsg.DescribeClusterResponse:
 		for i := range m.Brokers {
 			m.Brokers[i].Host, m.Brokers[i].Port = g.advertised(r, m.Brokers[i].Host, m.Brokers[i].Port)
 		}
-		resp = m
-	case KeyApiVersions:
-		m := kmsg.NewPtrApiVersionsResponse()
-		m.Version = p.version
-		if m.ReadFrom(body) != nil || m.ErrorCode != 0 {
+	case *kmsg.ApiVersionsResponse:
+		if m.ErrorCode != 0 {
 			return AppendFrame(dst, frame)
 		}
 		m.ApiKeys = capVersions(g.auth.MergeSASLKeys(lowerConverted(m.ApiKeys)))
-		resp = m
-	default:
-		return AppendFrame(dst, frame)
 	}
 	return AppendResponse(dst, corr, resp)
 }
