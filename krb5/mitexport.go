@@ -235,6 +235,15 @@ func (w *mitWriter) address(a *mitAddress) {
 	w.i32(mitKV5MAddress)
 }
 
+// writeTagged writes the optional member v, when there is one, after its
+// tag.
+func writeTagged[T any](w *mitWriter, tag int32, v *T, write func(*T)) {
+	if v != nil {
+		w.i32(tag)
+		write(v)
+	}
+}
+
 func (w *mitWriter) authdata(ad []mitAuthdata) {
 	for _, a := range ad {
 		w.i32(mitKV5MAuthdata)
@@ -342,24 +351,13 @@ func (mc *mitContext) appendTo(dst []byte) []byte {
 	w.i32(a.ReqCksumType)
 	w.i32(a.SafeCksumType)
 	w.counted(a.CState)
-	for _, t := range []struct {
-		tag  int32
-		addr *mitAddress
-	}{{mitTokRAddr, a.RemoteAddr}, {mitTokRPort, a.RemotePort}, {mitTokLAddr, a.LocalAddr}, {mitTokLPort, a.LocalPort}} {
-		if t.addr != nil {
-			w.i32(t.tag)
-			w.address(t.addr)
-		}
-	}
-	for _, t := range []struct {
-		tag int32
-		key *mitKey
-	}{{mitTokKeyblock, a.Key}, {mitTokLSubkey, a.SendSubkey}, {mitTokRSubkey, a.RecvSubkey}} {
-		if t.key != nil {
-			w.i32(t.tag)
-			w.key(t.key)
-		}
-	}
+	writeTagged(w, mitTokRAddr, a.RemoteAddr, w.address)
+	writeTagged(w, mitTokRPort, a.RemotePort, w.address)
+	writeTagged(w, mitTokLAddr, a.LocalAddr, w.address)
+	writeTagged(w, mitTokLPort, a.LocalPort, w.address)
+	writeTagged(w, mitTokKeyblock, a.Key, w.key)
+	writeTagged(w, mitTokLSubkey, a.SendSubkey, w.key)
+	writeTagged(w, mitTokRSubkey, a.RecvSubkey, w.key)
 	if au := a.Authenticator; au != nil {
 		w.i32(mitKV5MAuthent)
 		w.i32(au.CTime)
@@ -460,6 +458,24 @@ func (r *mitReader) peek(magic int32) bool {
 	return r.err == "" && len(r.b)-r.off >= 4 && int32(binary.BigEndian.Uint32(r.b[r.off:])) == magic
 }
 
+// take reads the next value when it is magic and reports whether it was.
+func (r *mitReader) take(magic int32) bool {
+	if !r.peek(magic) {
+		return false
+	}
+	r.off += 4
+	return true
+}
+
+// readTagged reads the optional member named what, which is there when
+// tag comes next; nil when it is not.
+func readTagged[T any](r *mitReader, tag int32, read func(string) *T, what string) *T {
+	if !r.take(tag) {
+		return nil
+	}
+	return read(what)
+}
+
 func (r *mitReader) expect(magic int32, what string) {
 	if r.err != "" {
 		return
@@ -523,10 +539,9 @@ func (r *mitReader) key(what string) *mitKey {
 }
 
 func (r *mitReader) optPrincipal(what string) *string {
-	if !r.peek(mitKV5MPrincipal) {
+	if !r.take(mitKV5MPrincipal) {
 		return nil
 	}
-	r.off += 4
 	s := string(r.counted(what))
 	r.expect(mitKV5MPrincipal, what+" trailer")
 	return &s
@@ -564,8 +579,7 @@ func (r *mitReader) k5Context(k *mitK5Context) {
 	k.LibraryOptions = r.i32("krb5 context library options")
 	k.ProfileSecure = r.i32("krb5 context profile_secure")
 	k.FCCDefaultFormat = r.i32("krb5 context ccache format")
-	if r.peek(mitKV5MOSContext) {
-		r.off += 4
+	if r.take(mitKV5MOSContext) {
 		var os [3]int32
 		for i := range os {
 			os[i] = r.i32("krb5 OS context")
@@ -573,8 +587,7 @@ func (r *mitReader) k5Context(k *mitK5Context) {
 		r.expect(mitKV5MOSContext, "krb5 OS context trailer")
 		k.OS = &os
 	}
-	if r.peek(mitProfMagic) {
-		r.off += 4
+	if r.take(mitProfMagic) {
 		n := r.count("profile file count", 4)
 		k.Profile = []string{}
 		for i := 0; i < n && r.ok(); i++ {
@@ -594,42 +607,21 @@ func (r *mitReader) authContext(a *mitAuthContext) {
 	a.SafeCksumType = r.i32("auth context KRB-SAFE checksum type")
 	a.CState = r.counted("auth context cipher state")
 	// The tagged members come in a fixed order, each optional.
-	for _, t := range []struct {
-		tag  int32
-		dst  **mitAddress
-		what string
-	}{
-		{mitTokRAddr, &a.RemoteAddr, "remote address"}, {mitTokRPort, &a.RemotePort, "remote port"},
-		{mitTokLAddr, &a.LocalAddr, "local address"}, {mitTokLPort, &a.LocalPort, "local port"},
-	} {
-		if r.peek(t.tag) {
-			r.off += 4
-			*t.dst = r.address("auth context " + t.what)
-		}
-	}
-	for _, t := range []struct {
-		tag  int32
-		dst  **mitKey
-		what string
-	}{
-		{mitTokKeyblock, &a.Key, "key"}, {mitTokLSubkey, &a.SendSubkey, "send subkey"},
-		{mitTokRSubkey, &a.RecvSubkey, "receive subkey"},
-	} {
-		if r.peek(t.tag) {
-			r.off += 4
-			*t.dst = r.key("auth context " + t.what)
-		}
-	}
-	if r.peek(mitKV5MAuthent) {
-		r.off += 4
+	a.RemoteAddr = readTagged(r, mitTokRAddr, r.address, "auth context remote address")
+	a.RemotePort = readTagged(r, mitTokRPort, r.address, "auth context remote port")
+	a.LocalAddr = readTagged(r, mitTokLAddr, r.address, "auth context local address")
+	a.LocalPort = readTagged(r, mitTokLPort, r.address, "auth context local port")
+	a.Key = readTagged(r, mitTokKeyblock, r.key, "auth context key")
+	a.SendSubkey = readTagged(r, mitTokLSubkey, r.key, "auth context send subkey")
+	a.RecvSubkey = readTagged(r, mitTokRSubkey, r.key, "auth context receive subkey")
+	if r.take(mitKV5MAuthent) {
 		au := &mitAuthenticator{
 			CTime:     r.i32("authenticator ctime"),
 			CUsec:     r.i32("authenticator cusec"),
 			SeqNumber: r.i32("authenticator sequence number"),
 		}
 		au.Client = r.optPrincipal("authenticator client")
-		if r.peek(mitKV5MChecksum) {
-			r.off += 4
+		if r.take(mitKV5MChecksum) {
 			c := &mitChecksum{Type: r.i32("authenticator checksum type")}
 			c.Contents = r.counted("authenticator checksum")
 			r.expect(mitKV5MChecksum, "authenticator checksum trailer")
@@ -691,8 +683,7 @@ func parseMITContext(b []byte) (*mitContext, error) {
 	mc.KrbFlags = uint32(r.i32("ticket flags"))
 	mc.SeqSend = r.u64("seq_send")
 	mc.SeqRecv = r.u64("seq_recv")
-	if r.peek(mitKV5MGSSOID) {
-		r.off += 4
+	if r.take(mitKV5MGSSOID) {
 		oid := gss.OID(r.counted("mechanism OID"))
 		r.expect(mitKV5MGSSOID, "mechanism OID trailer")
 		mc.Mech = &oid
@@ -702,8 +693,7 @@ func parseMITContext(b []byte) (*mitContext, error) {
 	mc.Subkey = r.optKey("subkey")
 	mc.Enc = r.optKey("RFC 1964 encryption key")
 	mc.Seq = r.optKey("RFC 1964 sequence key")
-	if r.peek(mitKV5MGSSQueue) {
-		r.off += 4
+	if r.take(mitKV5MGSSQueue) {
 		if v := r.bytes(mitSeqStateLen, "replay window"); v != nil {
 			ne := binary.NativeEndian
 			mc.SeqState = &mitSeqState{
