@@ -250,8 +250,8 @@ func TestBadAPReqWrongKVNO(t *testing.T) {
 	ac := tr.acceptor(t, tr.acceptCred(t, "host/localhost", gss.CredStore{"rcache": "none:"}), nil)
 	out, err := ac.Step(context.Background(), tok)
 	checkBad(t, badCase{name: "ticket for a rotated key", sentinel: gss.ErrFailure, major: gss.Failure,
-		minor: krbMinor(krbAPErrBadKeyVer), words: []string{"key version " + itoa(oldKVNO) + " not found",
-			tr.r.Principal("host/localhost")}}, err)
+		minor: krbMinor(krbAPErrBadKeyVer), words: []string{"key version " + itoa(oldKVNO) + " not found for principal " +
+			tr.r.Principal("host/localhost") + " in keytab"}}, err)
 	if len(out) == 0 {
 		t.Fatal("no KRB-ERROR for the initiator")
 	}
@@ -259,8 +259,8 @@ func TestBadAPReqWrongKVNO(t *testing.T) {
 	checkBad(t, badCase{name: "initiator told of the key version", sentinel: gss.ErrFailure, major: gss.Failure,
 		minor: krbMinor(krbAPErrBadKeyVer), words: []string{"KRB_AP_ERR_BADKEYVER", "version of key is not available"}}, err)
 	var ge *gss.Error
-	if errors.As(err, &ge) && strings.Contains(ge.Message, tr.r.Dir()) {
-		t.Errorf("the initiator learns the acceptor's keytab path: %v", err)
+	if errors.As(err, &ge) && (strings.Contains(ge.Message, tr.r.Dir()) || strings.Contains(ge.Message, "keytab")) {
+		t.Errorf("the initiator learns the acceptor's keytab details: %v", err)
 	}
 	// The old keytab still holds the key the ticket was made with.
 	old := tr.acceptCred(t, "host/localhost", gss.CredStore{"keytab": oldKeytab, "rcache": "none:"})
