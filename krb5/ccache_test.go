@@ -21,14 +21,7 @@ func TestCCacheMITRoundTrip(t *testing.T) {
 	r, _ := realmMech(t)
 	cc := filepath.Join(t.TempDir(), "cc")
 	r.KinitT(t, "alice", cc)
-	b, err := os.ReadFile(cc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := parseCCache(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, c := readCCacheT(t, cc)
 	if c.principal.String() != "alice@"+r.Name() {
 		t.Fatalf("default principal %v", c.principal)
 	}

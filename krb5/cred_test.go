@@ -18,6 +18,21 @@ import (
 	"github.com/gsskit/gsskit/internal/krbtest"
 )
 
+// readCCacheT reads and parses the file cache at path, returning its bytes
+// too.
+func readCCacheT(t *testing.T, path string) ([]byte, *ccache) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseCCache(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, c
+}
+
 // realmMech starts a KDC with alice (password) and a service, and returns a
 // mechanism confined to it through its environment.
 func realmMech(t *testing.T) (*krbtest.Realm, *mechanism) {
@@ -197,14 +212,7 @@ func TestExpiredCredentials(t *testing.T) {
 	r, m := realmMech(t)
 	cc := filepath.Join(t.TempDir(), "cc")
 	r.KinitT(t, "alice", cc)
-	b, err := os.ReadFile(cc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := parseCCache(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c := readCCacheT(t, cc)
 	end := time.Now().Add(-time.Hour).Truncate(time.Second).UTC()
 	for _, cr := range c.creds {
 		cr.endTime = end
@@ -213,7 +221,7 @@ func TestExpiredCredentials(t *testing.T) {
 	if err := os.WriteFile(cc, c.marshal(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = m.AcquireCred(context.Background(), &gss.MechCredRequest{Usage: gss.CredInitiate, Store: gss.CredStore{"ccache": cc}})
+	_, err := m.AcquireCred(context.Background(), &gss.MechCredRequest{Usage: gss.CredInitiate, Store: gss.CredStore{"ccache": cc}})
 	if !errors.Is(err, gss.ErrCredentialsExpired) {
 		t.Fatalf("err = %v, want CredentialsExpired", err)
 	}
@@ -353,11 +361,7 @@ func TestRenewal(t *testing.T) {
 	ctx := context.Background()
 	cc := filepath.Join(t.TempDir(), "cc")
 	r.KinitT(t, "alice", cc)
-	b, _ := os.ReadFile(cc)
-	c, err := parseCCache(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c := readCCacheT(t, cc)
 	tgt := c.findTGT(c.principal, r.Name())
 	if tgt.flags&(0x80000000>>flags.Renewable) == 0 || !tgt.renewTill.After(time.Now().Add(time.Hour)) {
 		t.Skipf("kinit gave no renewable TGT (flags %#x, renew till %v)", tgt.flags, tgt.renewTill)
@@ -379,11 +383,7 @@ func TestRenewal(t *testing.T) {
 	if !cred.tgt.EndTime.After(soon.Add(time.Hour)) {
 		t.Fatalf("TGT not renewed: ends %v", cred.tgt.EndTime)
 	}
-	b, _ = os.ReadFile(cc)
-	c, err = parseCCache(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c = readCCacheT(t, cc)
 	if got := c.findTGT(c.principal, r.Name()); got == nil || !got.endTime.Equal(cred.tgt.EndTime.Truncate(time.Second)) {
 		t.Fatalf("renewed TGT not written back: %v", got)
 	}
@@ -503,11 +503,7 @@ func TestExpiredRefreshedFromClientKeytab(t *testing.T) {
 	r, m := realmMech(t)
 	cc := filepath.Join(t.TempDir(), "cc")
 	r.KinitT(t, "alice", cc)
-	b, _ := os.ReadFile(cc)
-	c, err := parseCCache(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c := readCCacheT(t, cc)
 	for _, cr := range c.creds {
 		cr.endTime = time.Now().Add(-time.Minute)
 	}
@@ -520,11 +516,7 @@ func TestExpiredRefreshedFromClientKeytab(t *testing.T) {
 	if end := mc.(*credential).tgt.EndTime; !end.After(time.Now().Add(time.Hour)) {
 		t.Fatalf("TGT ends %v", end)
 	}
-	b, _ = os.ReadFile(cc)
-	c, err = parseCCache(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c = readCCacheT(t, cc)
 	if tgt := c.findTGT(c.principal, r.Name()); tgt == nil || !tgt.endTime.After(time.Now()) {
 		t.Fatal("fresh TGT not written to the cache")
 	}
