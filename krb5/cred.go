@@ -276,17 +276,9 @@ func (c *credential) serviceTicket(ctx context.Context, target principal) (*serv
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	skew := c.m.configFast().clockSkew
-	c.mu.Lock()
-	for _, t := range c.tickets {
-		if (t.Server.equal(target) || target.realm == "" && t.Server.equalIgnoringRealm(target)) &&
-			t.EndTime.Sub(now) > skew && !t.StartTime.After(now.Add(skew)) {
-			c.mu.Unlock()
-			return t, nil
-		}
+	if t := c.cachedTicket(target, time.Now()); t != nil {
+		return t, nil
 	}
-	c.mu.Unlock()
 	st, err := c.m.tgsExchange(ctx, tgt, target, tgsOptions{})
 	if err != nil {
 		return nil, err
@@ -296,6 +288,22 @@ func (c *credential) serviceTicket(ctx context.Context, target principal) (*serv
 	c.writeBack(st)
 	c.mu.Unlock()
 	return st, nil
+}
+
+// cachedTicket returns the ticket for target that c holds, valid at now
+// give or take the clock skew; nil when it holds none. A target without a
+// realm matches a ticket of any realm.
+func (c *credential) cachedTicket(target principal, now time.Time) *serviceTicket {
+	skew := c.m.configFast().clockSkew
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range c.tickets {
+		if (t.Server.equal(target) || target.realm == "" && t.Server.equalIgnoringRealm(target)) &&
+			t.EndTime.Sub(now) > skew && !t.StartTime.After(now.Add(skew)) {
+			return t
+		}
+	}
+	return nil
 }
 
 // forwardedTGT asks the KDC for a TGT with the FORWARDED flag, which the

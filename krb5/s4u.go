@@ -291,16 +291,9 @@ func (c *credential) proxyTicket(ctx context.Context, target principal) (*servic
 		return nil, gss.NewError(gss.CredentialsExpired, krbMinor(krbAPErrTktExpired), gss.MechKrb5,
 			"the evidence ticket of "+ev.Client.String()+" for "+ev.Server.String()+" expired at "+ev.EndTime.UTC().Format(time.RFC3339))
 	}
-	skew := c.m.configFast().clockSkew
-	c.mu.Lock()
-	for _, t := range c.tickets {
-		if (t.Server.equal(target) || target.realm == "" && t.Server.equalIgnoringRealm(target)) &&
-			t.EndTime.Sub(now) > skew && !t.StartTime.After(now.Add(skew)) {
-			c.mu.Unlock()
-			return t, nil
-		}
+	if t := c.cachedTicket(target, now); t != nil {
+		return t, nil
 	}
-	c.mu.Unlock()
 	tgt, err := p.imp.currentTGT(ctx)
 	if err != nil {
 		return nil, err
