@@ -18,12 +18,12 @@ import (
 // plugin also writes the credential into the default ccache; the Go
 // interposer keeps daemon handles in the process only, see Interposer.)
 func TestInterposerUsesSyncedCred(t *testing.T) {
-	for _, dk := range daemons {
-		t.Run(dk.name, func(t *testing.T) {
+	for _, dk := range proxytest.DaemonKinds {
+		t.Run(dk.Name, func(t *testing.T) {
 			realm := testRealm(t)
 			// Initiates as host/localhost, the keytab's principal, and
 			// keeps no ccache of its own.
-			d := dk.start(t, realm, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{{
+			d := dk.Start(t, realm, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{{
 				Name: "ipsync", Keytab: realm.Keytab("host/localhost"), Trusted: true, AllowClientCCacheSync: true,
 			}}})
 			ctx := testCtx(t)

@@ -20,23 +20,6 @@ import (
 	"github.com/gsskit/gsskit/oncrpc"
 )
 
-// daemonKind starts one gss-proxy daemon implementation for a test. Every
-// client and interposer test runs against each entry, so adding gsskit's
-// own daemon is one line here.
-type daemonKind struct {
-	name  string
-	start func(t *testing.T, realm *krbtest.Realm, cfg proxytest.Config) proxytest.Daemon
-}
-
-var daemons = []daemonKind{
-	{"reference", func(t *testing.T, realm *krbtest.Realm, cfg proxytest.Config) proxytest.Daemon {
-		return proxytest.StartReference(t, realm, cfg)
-	}},
-	{"gsskit", func(t *testing.T, realm *krbtest.Realm, cfg proxytest.Config) proxytest.Daemon {
-		return proxytest.StartGsskit(t, realm, cfg)
-	}},
-}
-
 // testRealm has alice (with a client keytab for the daemon) and the service
 // host/localhost.
 func testRealm(t *testing.T) *krbtest.Realm {
@@ -97,15 +80,15 @@ func establishRemote(ctx context.Context, c *Client, ini, acc *Cred, flags gss.F
 }
 
 func TestClient(t *testing.T) {
-	for _, dk := range daemons {
-		t.Run(dk.name, func(t *testing.T) { testClient(t, dk) })
+	for _, dk := range proxytest.DaemonKinds {
+		t.Run(dk.Name, func(t *testing.T) { testClient(t, dk) })
 	}
 }
 
-func testClient(t *testing.T, dk daemonKind) {
+func testClient(t *testing.T, dk proxytest.DaemonKind) {
 	realm := testRealm(t)
 	dir := proxytest.ShortTempDir(t)
-	d := dk.start(t, realm, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{bothService(realm, dir)}})
+	d := dk.Start(t, realm, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{bothService(realm, dir)}})
 	c := NewClient(&Config{Socket: d.Socket("both")})
 	t.Cleanup(func() { c.Close() })
 	ctx := testCtx(t)

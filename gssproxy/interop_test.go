@@ -117,15 +117,15 @@ func startHelperServer(t *testing.T, env []string, service string) (int, func() 
 }
 
 func TestProgramsThroughDaemon(t *testing.T) {
-	for _, dk := range daemons {
-		t.Run(dk.name, func(t *testing.T) { testPrograms(t, dk) })
+	for _, dk := range proxytest.DaemonKinds {
+		t.Run(dk.Name, func(t *testing.T) { testPrograms(t, dk) })
 	}
 }
 
-func testPrograms(t *testing.T, dk daemonKind) {
+func testPrograms(t *testing.T, dk proxytest.DaemonKind) {
 	realm := testRealm(t)
 	dir := proxytest.ShortTempDir(t)
-	d := dk.start(t, realm, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{bothService(realm, dir)}})
+	d := dk.Start(t, realm, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{bothService(realm, dir)}})
 	user := "alice@" + realm.Name()
 
 	// MIT's gss-client, with alice's tickets and no proxy, against a Go

@@ -131,15 +131,15 @@ func exchange(t *testing.T, ini, acc *gss.SecContext) {
 }
 
 func TestInterposer(t *testing.T) {
-	for _, dk := range daemons {
-		t.Run(dk.name, func(t *testing.T) { testInterposer(t, dk) })
+	for _, dk := range proxytest.DaemonKinds {
+		t.Run(dk.Name, func(t *testing.T) { testInterposer(t, dk) })
 	}
 }
 
-func testInterposer(t *testing.T, dk daemonKind) {
+func testInterposer(t *testing.T, dk proxytest.DaemonKind) {
 	realm := testRealm(t)
 	dir := proxytest.ShortTempDir(t)
-	d := dk.start(t, realm, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{bothService(realm, dir)}})
+	d := dk.Start(t, realm, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{bothService(realm, dir)}})
 	ctx := testCtx(t)
 	local := localRegistry(t, realm)
 	user := "alice@" + realm.Name()
@@ -325,7 +325,7 @@ func testInterposer(t *testing.T, dk daemonKind) {
 func TestInterposerBehavior(t *testing.T) {
 	realm := testRealm(t)
 	dir := proxytest.ShortTempDir(t)
-	d := daemons[0].start(t, realm, proxytest.Config{Services: []proxytest.Service{bothService(realm, dir)}})
+	d := proxytest.DaemonKinds[0].Start(t, realm, proxytest.Config{Services: []proxytest.Service{bothService(realm, dir)}})
 	ctx := testCtx(t)
 	absent := filepath.Join(t.TempDir(), "absent.sock")
 	keytab := gss.CredStore{"keytab": realm.Keytab("host/localhost")}

@@ -132,28 +132,23 @@ func restartDaemon(t *testing.T, r *krbtest.Realm, d proxytest.Daemon) proxytest
 // memory ccaches, so the second run would not tell.)
 func TestClientCCacheSyncInterposer(t *testing.T) {
 	r := syncRealm(t)
-	for _, k := range daemonKinds {
+	for _, k := range proxytest.DaemonKinds {
 		for _, allow := range []bool{true, false} {
 			mode := "nosync"
 			if allow {
 				mode = "sync"
 			}
-			t.Run(k.name+"/"+mode, func(t *testing.T) {
+			t.Run(k.Name+"/"+mode, func(t *testing.T) {
 				// A service name of its own: gsskit's daemons in this
 				// process share memory ccaches by service name.
 				svc := "interp-" + mode
-				d := k.start(t, r, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{syncService(r, svc, allow)}})
+				d := k.Start(t, r, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{syncService(r, svc, allow)}})
 				env := proxytest.ClientEnv(t, r, d.Socket(svc), proxytest.RemoteOnly)
 				ccache := envValue(env, "KRB5CCNAME")
 				run := func(msg string) {
 					t.Helper()
-					srv := proxytest.StartGSSServer(t, proxytest.LocalEnv(t, r, ""), "host@localhost", "-keytab", r.Keytab("host/localhost"))
-					out, err := proxytest.RunGSSClient(t, env, srv.Port, "host@localhost", msg)
-					srvOut := srv.Wait()
-					if err != nil {
-						t.Fatalf("gss-client: %v\n%s\ngss-server:\n%s", err, out, srvOut)
-					}
-					wantContains(t, "gss-server output", srvOut, `Accepted connection: "`+r.Principal("syncer/localhost")+`"`)
+					_, srvOut := proxytest.RunGSSSample(t, proxytest.LocalEnv(t, r, ""), env, msg, "-keytab", r.Keytab("host/localhost"))
+					proxytest.WantContains(t, "gss-server output", srvOut, `Accepted connection: "`+r.Principal("syncer/localhost")+`"`)
 				}
 				before := tgsCount(r, "syncer/localhost", "host/localhost")
 				run("first")
@@ -179,7 +174,7 @@ func TestClientCCacheSyncInterposer(t *testing.T) {
 					if err != nil {
 						t.Fatalf("klist: %v\n%s", err, list)
 					}
-					wantContains(t, "klist of the client's ccache", list, "Default principal: "+r.Principal("syncer/localhost"))
+					proxytest.WantContains(t, "klist of the client's ccache", list, "Default principal: "+r.Principal("syncer/localhost"))
 					if g, ok := d.(*proxytest.Gsskit); ok {
 						wantTicketInHandle(t, r, g, svc, held.HandleRef, r.Principal("host/localhost"))
 						return
@@ -241,12 +236,12 @@ func TestClientCCacheSyncProtocol(t *testing.T) {
 	r := syncRealm(t)
 	syncOpt := gssproxy.CStringOption(gssproxy.OptSyncModifiedCreds, gssproxy.ValSyncDefault)
 	otherOpt := gssproxy.CStringOption(gssproxy.OptSyncModifiedCreds, "always")
-	for _, k := range daemonKinds {
-		t.Run(k.name, func(t *testing.T) {
+	for _, k := range proxytest.DaemonKinds {
+		t.Run(k.Name, func(t *testing.T) {
 			dir := proxytest.ShortTempDir(t)
 			withCCache := syncService(r, "proto-ccache", true)
 			withCCache.CCache = "FILE:" + filepath.Join(dir, "svc-%U.ccache")
-			d := k.start(t, r, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{
+			d := k.Start(t, r, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{
 				syncService(r, "proto-sync", true), syncService(r, "proto-nosync", false), withCCache,
 			}})
 			acquire := func(svc string) *gssproxy.Cred {
@@ -344,7 +339,7 @@ func wantTicketInHandle(t *testing.T, r *krbtest.Realm, g *proxytest.Gsskit, svc
 	if err != nil {
 		t.Fatalf("klist: %v\n%s", err, list)
 	}
-	wantContains(t, "klist of the synced credential", list, "krbtgt/"+r.Name()+"@"+r.Name(), target)
+	proxytest.WantContains(t, "klist of the synced credential", list, "krbtgt/"+r.Name()+"@"+r.Name(), target)
 }
 
 // proxyCredInCCache reads a FILE ccache (version 4, as MIT writes it) and

@@ -108,15 +108,15 @@ type impersonateResult struct {
 // the same unmodified MIT client (the interposer, REMOTE_ONLY).
 func TestImpersonateScenarios(t *testing.T) {
 	r := impersonationRealm(t)
-	for _, k := range daemonKinds {
-		t.Run(k.name, func(t *testing.T) {
+	for _, k := range proxytest.DaemonKinds {
+		t.Run(k.Name, func(t *testing.T) {
 			svc := func(name string, proto, deleg bool) proxytest.Service {
 				return proxytest.Service{
 					Name: name, Keytab: r.DefaultKeytab(), ClientKeytab: r.DefaultKeytab(),
 					AllowProtocolTransition: proto, AllowConstrainedDelegation: deleg,
 				}
 			}
-			d := k.start(t, r, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{
+			d := k.Start(t, r, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{
 				svc("impersonate", true, true), svc("selfonly", true, false), svc("proxyonly", false, true),
 			}})
 			dir := proxytest.ShortTempDir(t)
@@ -140,7 +140,7 @@ func TestImpersonateScenarios(t *testing.T) {
 				// key of the keytab, which the three services share;
 				// gsskit binds a handle to the service that issued it
 				// (handle.go), so proxyonly treats it as no credential.
-				{"s4u2proxy", "proxyonly", target, "s4u2proxy", k.name == "reference", false, false},
+				{"s4u2proxy", "proxyonly", target, "s4u2proxy", k.Name == "reference", false, false},
 				// Not in t_impersonate: the two halves on one service
 				// that allows both, with a ccache of their own.
 				{"s4u2self, both allowed", "impersonate", target, "s4u2self", true, false, true},
@@ -167,7 +167,7 @@ func TestImpersonateScenarios(t *testing.T) {
 				if sc.needsCredAllowed && (res.Stage != "init" || !strings.Contains(res.Error, "Major (983040)")) {
 					t.Errorf("%s: want init refused with GSS_S_UNAUTHORIZED: %+v", sc.name, res)
 				}
-				if sc.name == "fail self" && k.name == "gsskit" && !strings.Contains(res.Error, "allow_protocol_transition") {
+				if sc.name == "fail self" && k.Name == "gsskit" && !strings.Contains(res.Error, "allow_protocol_transition") {
 					t.Errorf("%s: the error does not say why: %s", sc.name, res.Error)
 				}
 				if sc.ok && sc.mode != "s4u2self" && res.Initiator != alice {
@@ -187,9 +187,9 @@ func TestImpersonateScenarios(t *testing.T) {
 // keys, which reaches another service by S4U2Proxy.
 func TestImpersonateUID(t *testing.T) {
 	r := impersonationRealm(t)
-	for _, k := range daemonKinds {
-		t.Run(k.name, func(t *testing.T) {
-			d := k.start(t, r, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{
+	for _, k := range proxytest.DaemonKinds {
+		t.Run(k.Name, func(t *testing.T) {
+			d := k.Start(t, r, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{
 				{
 					Name: "imp", Keytab: r.Keytab(impHost), KRB5Principal: r.Principal(impHost),
 					Trusted: true, Impersonate: true, CredUsage: "initiate",
@@ -244,9 +244,9 @@ func TestImpersonateCaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	caller := r.Principal(me.Username)
-	for _, k := range daemonKinds {
-		t.Run(k.name, func(t *testing.T) {
-			d := k.start(t, r, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{
+	for _, k := range proxytest.DaemonKinds {
+		t.Run(k.Name, func(t *testing.T) {
+			d := k.Start(t, r, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{
 				{
 					Name: "imp", Keytab: r.Keytab(impHost), KRB5Principal: r.Principal(impHost),
 					EUID: "65534", AllowAnyUID: true, Impersonate: true, CredUsage: "initiate",

@@ -1,17 +1,10 @@
 package proxyd_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -27,25 +20,11 @@ import (
 // gsskit's daemon with the same configuration and the same unmodified MIT
 // clients: what the reference does is the specification.
 
-type daemonKind struct {
-	name  string
-	start func(t *testing.T, r *krbtest.Realm, cfg proxytest.Config) proxytest.Daemon
-}
-
-var daemonKinds = []daemonKind{
-	{"reference", func(t *testing.T, r *krbtest.Realm, cfg proxytest.Config) proxytest.Daemon {
-		return proxytest.StartReference(t, r, cfg)
-	}},
-	{"gsskit", func(t *testing.T, r *krbtest.Realm, cfg proxytest.Config) proxytest.Daemon {
-		return proxytest.StartGsskit(t, r, cfg)
-	}},
-}
-
 func forEachDaemon(t *testing.T, f func(t *testing.T, start func(proxytest.Config) proxytest.Daemon)) {
 	r := interopRealm(t)
-	for _, k := range daemonKinds {
-		t.Run(k.name, func(t *testing.T) {
-			f(t, func(cfg proxytest.Config) proxytest.Daemon { return k.start(t, r, cfg) })
+	for _, k := range proxytest.DaemonKinds {
+		t.Run(k.Name, func(t *testing.T) {
+			f(t, func(cfg proxytest.Config) proxytest.Daemon { return k.Start(t, r, cfg) })
 		})
 	}
 }
@@ -108,16 +87,7 @@ func kinitLocal(t *testing.T, r *krbtest.Realm, who string) []string {
 func wantServed(t *testing.T, d proxytest.Daemon, what ...string) {
 	t.Helper()
 	if g, ok := d.(*proxytest.Gsskit); ok {
-		wantContains(t, "gsskit daemon log", g.Log(), what...)
-	}
-}
-
-func wantContains(t *testing.T, what, out string, subs ...string) {
-	t.Helper()
-	for _, s := range subs {
-		if !strings.Contains(out, s) {
-			t.Errorf("%s lacks %q:\n%s", what, s, out)
-		}
+		proxytest.WantContains(t, "gsskit daemon log", g.Log(), what...)
 	}
 }
 
@@ -129,16 +99,8 @@ func TestGSSServerAcceptsThroughDaemon(t *testing.T) {
 	forEachDaemon(t, func(t *testing.T, start func(proxytest.Config) proxytest.Daemon) {
 		r := realmOf(t)
 		d := start(proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{acceptService(r)}})
-		srv := proxytest.StartGSSServer(t, proxytest.ClientEnv(t, r, d.Socket("accept"), proxytest.RemoteOnly), "host@localhost")
-		out, err := proxytest.RunGSSClient(t, kinitLocal(t, r, "alice"), srv.Port, "host@localhost", "hello through the proxy")
-		srvOut := srv.Wait()
-		if err != nil {
-			t.Fatalf("gss-client: %v\n%s\ngss-server:\n%s", err, out, srvOut)
-		}
-		wantContains(t, "gss-client output", out, "Signature verified.")
-		wantContains(t, "gss-server output", srvOut,
-			`Accepted connection: "alice@`+r.Name()+`"`,
-			`Received message: "hello through the proxy"`)
+		out, srvOut := proxytest.RunGSSSample(t, proxytest.ClientEnv(t, r, d.Socket("accept"), proxytest.RemoteOnly), kinitLocal(t, r, "alice"), "hello through the proxy")
+		proxytest.WantAliceSample(t, r, out, srvOut, "hello through the proxy")
 		wantServed(t, d, "context accepted", "credential acquired")
 	})
 }
@@ -149,16 +111,8 @@ func TestGSSClientInitiatesThroughDaemon(t *testing.T) {
 	forEachDaemon(t, func(t *testing.T, start func(proxytest.Config) proxytest.Daemon) {
 		r := realmOf(t)
 		d := start(proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{initService(r, proxytest.ShortTempDir(t))}})
-		srv := proxytest.StartGSSServer(t, proxytest.LocalEnv(t, r, ""), "host@localhost", "-keytab", r.Keytab("host/localhost"))
-		out, err := proxytest.RunGSSClient(t, proxytest.ClientEnv(t, r, d.Socket("init"), proxytest.RemoteOnly), srv.Port, "host@localhost", "hello from a keyless client")
-		srvOut := srv.Wait()
-		if err != nil {
-			t.Fatalf("gss-client: %v\n%s\ngss-server:\n%s", err, out, srvOut)
-		}
-		wantContains(t, "gss-client output", out, "Signature verified.")
-		wantContains(t, "gss-server output", srvOut,
-			`Accepted connection: "alice@`+r.Name()+`"`,
-			`Received message: "hello from a keyless client"`)
+		out, srvOut := proxytest.RunGSSSample(t, proxytest.LocalEnv(t, r, ""), proxytest.ClientEnv(t, r, d.Socket("init"), proxytest.RemoteOnly), "hello from a keyless client", "-keytab", r.Keytab("host/localhost"))
+		proxytest.WantAliceSample(t, r, out, srvOut, "hello from a keyless client")
 		wantServed(t, d, "context initiated")
 	})
 }
@@ -168,14 +122,9 @@ func TestBothEndsThroughDaemon(t *testing.T) {
 	forEachDaemon(t, func(t *testing.T, start func(proxytest.Config) proxytest.Daemon) {
 		r := realmOf(t)
 		d := start(proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{acceptService(r), initService(r, proxytest.ShortTempDir(t))}})
-		srv := proxytest.StartGSSServer(t, proxytest.ClientEnv(t, r, d.Socket("accept"), proxytest.RemoteOnly), "host@localhost")
-		out, err := proxytest.RunGSSClient(t, proxytest.ClientEnv(t, r, d.Socket("init"), proxytest.RemoteOnly), srv.Port, "host@localhost", "both ends proxied")
-		srvOut := srv.Wait()
-		if err != nil {
-			t.Fatalf("gss-client: %v\n%s\ngss-server:\n%s", err, out, srvOut)
-		}
-		wantContains(t, "gss-client output", out, "Signature verified.")
-		wantContains(t, "gss-server output", srvOut, `Received message: "both ends proxied"`)
+		out, srvOut := proxytest.RunGSSSample(t, proxytest.ClientEnv(t, r, d.Socket("accept"), proxytest.RemoteOnly), proxytest.ClientEnv(t, r, d.Socket("init"), proxytest.RemoteOnly), "both ends proxied")
+		proxytest.WantContains(t, "gss-client output", out, "Signature verified.")
+		proxytest.WantContains(t, "gss-server output", srvOut, `Received message: "both ends proxied"`)
 		wantServed(t, d, "context initiated", "context accepted")
 	})
 }
@@ -250,66 +199,6 @@ func TestPythonThroughDaemon(t *testing.T) {
 	})
 }
 
-// initiatorScript is a local (not proxied) python3-gssapi initiator that
-// prints its first token, reads the acceptor's reply from stdin and says
-// whether the context completed.
-const initiatorScript = `
-import sys, gssapi
-F = gssapi.RequirementFlag
-target = gssapi.Name(sys.argv[1], gssapi.NameType.hostbased_service)
-ctx = gssapi.SecurityContext(name=target, usage="initiate", mech=gssapi.MechType.kerberos,
-                             flags=[F.mutual_authentication, F.integrity, F.confidentiality])
-print(ctx.step().hex(), flush=True)
-line = sys.stdin.readline().strip()
-if line:
-    ctx.step(bytes.fromhex(line))
-print("complete" if ctx.complete else "incomplete", flush=True)
-`
-
-type pyInitiator struct {
-	token []byte
-	in    *bufio.Writer
-	out   *bufio.Reader
-	errb  *bytes.Buffer
-}
-
-func startInitiator(t *testing.T, env []string, target string) *pyInitiator {
-	t.Helper()
-	if _, err := os.Stat(proxytest.Python); err != nil {
-		krbtest.Missing(t, &krbtest.MissingToolError{Program: proxytest.Python, Package: "python3-gssapi"})
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	c := exec.CommandContext(ctx, proxytest.Python, "-c", initiatorScript, target)
-	c.Env = env
-	stdin, _ := c.StdinPipe()
-	stdout, _ := c.StdoutPipe()
-	ini := &pyInitiator{in: bufio.NewWriter(stdin), out: bufio.NewReader(stdout), errb: &bytes.Buffer{}}
-	c.Stderr = ini.errb
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); c.Wait() })
-	line, err := ini.out.ReadString('\n')
-	if err != nil {
-		t.Fatalf("initiator: %v\n%s", err, ini.errb.String())
-	}
-	if ini.token, err = hex.DecodeString(strings.TrimSpace(line)); err != nil {
-		t.Fatalf("initiator token %q: %v", line, err)
-	}
-	return ini
-}
-
-func (ini *pyInitiator) finish(token []byte) (bool, error) {
-	fmt.Fprintf(ini.in, "%s\n", hex.EncodeToString(token))
-	ini.in.Flush()
-	line, err := ini.out.ReadString('\n')
-	if err != nil {
-		return false, fmt.Errorf("initiator: %v\n%s", err, ini.errb.String())
-	}
-	return strings.TrimSpace(line) == "complete", nil
-}
-
 // kinitWithConf gets tickets for who with krb5conf read before the
 // realm's, and returns a local environment using both.
 func kinitWithConf(t *testing.T, r *krbtest.Realm, who, krb5conf string) []string {
@@ -325,34 +214,6 @@ func kinitWithConf(t *testing.T, r *krbtest.Realm, who, krb5conf string) []strin
 	}
 	return append(proxytest.LocalEnv(t, r, cc), conf)
 }
-
-type localAccount struct {
-	uid, gid uint32
-	groups   []uint32
-}
-
-func lookupAccount(name string) (localAccount, error) {
-	u, err := user.Lookup(name)
-	if err != nil {
-		return localAccount{}, err
-	}
-	var a localAccount
-	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-	a.uid, a.gid = uint32(uid), uint32(gid)
-	gids, err := u.GroupIds()
-	if err != nil {
-		return a, err
-	}
-	for _, g := range gids {
-		v, _ := strconv.ParseUint(g, 10, 32)
-		a.groups = append(a.groups, uint32(v))
-	}
-	slices.Sort(a.groups)
-	return a, nil
-}
-
-var krb5OID = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02}
 
 // (b) The Linux kernel's exact GSSX_ACCEPT_SEC_CONTEXT (AUTH_NONE, lucid
 // and creds options with their NULs) on a Unix socket, answered with a
@@ -386,7 +247,7 @@ func TestKernelAccept(t *testing.T) {
 		d := start(proxytest.Config{DebugLevel: 2, Services: svcs})
 		for i, tc := range cases {
 			t.Run(tc.user+"-"+strconv.Itoa(int(tc.enctype)), func(t *testing.T) {
-				local, lerr := lookupAccount(tc.user)
+				local, lerr := proxytest.LookupAccount(tc.user)
 				if tc.user == "nobody" && lerr != nil {
 					t.Skipf("no local account nobody: %v", lerr)
 				}
@@ -401,13 +262,13 @@ func TestKernelAccept(t *testing.T) {
 				if tc.enctype == 17 {
 					env = kinitWithConf(t, r, tc.user, aes128Conf)
 				}
-				ini := startInitiator(t, env, tc.target)
+				ini := proxytest.StartInitiator(t, env, tc.target)
 				conn, err := net.Dial("unix", sock)
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer conn.Close()
-				msg, err := proxytest.Roundtrip(conn, proxytest.KernelAcceptCall(0x4b524e00+uint32(i), ini.token), 30*time.Second)
+				msg, err := proxytest.Roundtrip(conn, proxytest.KernelAcceptCall(0x4b524e00+uint32(i), ini.Token), 30*time.Second)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -415,16 +276,16 @@ func TestKernelAccept(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				checkKernelReply(t, r, res, tc.user, tc.svc, local, tc.enctype, tc.keyLen)
-				if done, err := ini.finish(res.OutputToken); err != nil || !done {
+				proxytest.CheckKernelReply(t, r, res, proxytest.KernelWant{User: tc.user, Service: tc.svc, Local: local, Enctype: tc.enctype, KeyLen: tc.keyLen})
+				if done, err := ini.Finish(res.OutputToken); err != nil || !done {
 					t.Errorf("MIT initiator did not complete with the daemon's AP-REP: %v", err)
 				}
 			})
 		}
 		// A corrupted authenticator fails cleanly with no context.
 		t.Run("defective", func(t *testing.T) {
-			ini := startInitiator(t, kinitLocal(t, r, "alice"), "nfs@localhost")
-			tok := slices.Clone(ini.token)
+			ini := proxytest.StartInitiator(t, kinitLocal(t, r, "alice"), "nfs@localhost")
+			tok := slices.Clone(ini.Token)
 			tok[len(tok)-8] ^= 0xff
 			conn, err := net.Dial("unix", d.Socket("nfs0"))
 			if err != nil {
@@ -447,67 +308,4 @@ func TestKernelAccept(t *testing.T) {
 			}
 		})
 	})
-}
-
-func checkKernelReply(t *testing.T, r *krbtest.Realm, res *proxytest.AcceptResult, userName, svc string, local localAccount, enctype uint32, keyLen int) {
-	t.Helper()
-	if res.Status.Major != 0 {
-		t.Fatalf("status %#x/%d %q %q", res.Status.Major, res.Status.Minor, res.Status.MajorText, res.Status.MinorText)
-	}
-	c := res.Context
-	if c == nil {
-		t.Fatal("no context_handle")
-	}
-	if !c.Open || c.LocallyInitiated || c.NeedsRelease {
-		t.Errorf("context open=%v locally_initiated=%v needs_release=%v", c.Open, c.LocallyInitiated, c.NeedsRelease)
-	}
-	if !bytes.Equal(c.Mech, krb5OID) {
-		t.Errorf("mech % x", c.Mech)
-	}
-	if got, want := string(c.SrcName.Display), r.Principal(userName); got != want {
-		t.Errorf("src_name %q, want %q", got, want)
-	}
-	if got, want := string(c.TargName.Display), r.Principal(svc); got != want {
-		t.Errorf("targ_name %q, want %q", got, want)
-	}
-	if len(c.SrcName.ExportedComposite) != 0 || len(c.TargName.ExportedComposite) != 0 {
-		t.Error("exported_composite_name present in a lucid export")
-	}
-	l, err := proxytest.ParseLucid(c.ExportedToken, binary.NativeEndian)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if l.Flags&proxytest.LucidInitiator != 0 || l.Flags&proxytest.LucidCFX == 0 || l.Flags&proxytest.LucidAcceptorSubkey == 0 {
-		t.Errorf("lucid flags %#x", l.Flags)
-	}
-	if l.Enctype != enctype || len(l.Key) != keyLen {
-		t.Errorf("lucid enctype %d with %d-byte key, want %d and %d", l.Enctype, len(l.Key), enctype, keyLen)
-	}
-	now := time.Now().Unix()
-	if int64(l.EndTime) <= now || int64(l.EndTime) > now+int64(r.TicketLifetime()/time.Second)+300 {
-		t.Errorf("lucid endtime %d not within the ticket lifetime from %d", l.EndTime, now)
-	}
-	if !res.HasOutputToken || len(res.OutputToken) == 0 || res.OutputToken[0] != 0x60 {
-		t.Errorf("output token (AP-REP) missing or unframed: % x", res.OutputToken)
-	}
-	if len(res.Options) != 1 {
-		t.Errorf("%d result options, want exactly linux_creds_v1", len(res.Options))
-	}
-	v, ok := proxytest.FindOption(res.Options, proxytest.KernelCredsValue)
-	if !ok {
-		t.Fatalf("no linux_creds_v1 option in %v", res.Options)
-	}
-	creds, err := proxytest.ParseLinuxCreds(v, binary.NativeEndian)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if userName == "nobody" {
-		groups := slices.Clone(creds.Groups)
-		slices.Sort(groups)
-		if creds.UID != local.uid || creds.GID != local.gid || !slices.Equal(groups, local.groups) {
-			t.Errorf("linux creds %+v, want %+v", creds, local)
-		}
-	} else if creds.UID != 0xffffffff || creds.GID != 0xffffffff || len(creds.Groups) != 0 {
-		t.Errorf("linux creds for an unmapped user %+v, want -1/-1 and no groups", creds)
-	}
 }

@@ -216,13 +216,13 @@ func multiService(kt, principal string) proxytest.Config {
 func TestMultiKeyKeytab(t *testing.T) {
 	r := interopRealm(t)
 	kt := multiKeytab(t, r)
-	for _, k := range daemonKinds {
-		t.Run(k.name, func(t *testing.T) {
+	for _, k := range proxytest.DaemonKinds {
+		t.Run(k.Name, func(t *testing.T) {
 			var d proxytest.Daemon
 			for i, p := range []string{"multi$", "multi/localhost"} {
 				cfg := multiService(kt, p)
 				if i == 0 {
-					d = k.start(t, r, cfg)
+					d = k.Start(t, r, cfg)
 				} else {
 					reloadDaemon(t, d, cfg)
 				}
@@ -246,7 +246,7 @@ func TestMultiKeyKeytab(t *testing.T) {
 				if err != nil {
 					t.Fatalf("krb5_principal %s: gss-client: %v\n%s\ngss-server:\n%s", p, err, out, srvOut)
 				}
-				wantContains(t, "gss-server output", srvOut,
+				proxytest.WantContains(t, "gss-server output", srvOut,
 					`Accepted connection: "`+r.Principal(p)+`"`,
 					`Received message: "multi key `+p+`"`)
 				wantServed(t, d, "context initiated")

@@ -1,10 +1,7 @@
 package proxytest
 
 import (
-	"bufio"
 	"bytes"
-	"context"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -164,11 +161,9 @@ func captureGSSServerAccept(t *testing.T) *Transcript {
 	r := testRealm(t)
 	ref := StartReference(t, r, Config{DebugLevel: 2, Services: []Service{acceptService(r)}})
 	rec := RecordT(t, ref.Socket("accept"))
-	srv := StartGSSServer(t, ClientEnv(t, r, rec.Socket(), RemoteOnly), "host@localhost")
-	out, err := RunGSSClient(t, kinitLocal(t, r), srv.Port, "host@localhost", "hello through the proxy")
-	srvOut := srv.Wait()
-	if err != nil || !strings.Contains(srvOut, `Received message: "hello through the proxy"`) {
-		t.Fatalf("gss-client: %v\n%s\ngss-server:\n%s", err, out, srvOut)
+	out, srvOut := RunGSSSample(t, ClientEnv(t, r, rec.Socket(), RemoteOnly), kinitLocal(t, r), "hello through the proxy")
+	if !strings.Contains(srvOut, `Received message: "hello through the proxy"`) {
+		t.Fatalf("gss-client:\n%s\ngss-server:\n%s", out, srvOut)
 	}
 	tr := newTranscript(r, rec, "MIT gss-server accepting through the interposer (GSSPROXY_BEHAVIOR=REMOTE_ONLY) with no keytab of its own; a local MIT gss-client with alice's tickets sends one wrapped message")
 	tr.Set("program", "gss-server -once host@localhost (krb5-gss-samples)")
@@ -183,11 +178,9 @@ func captureGSSClientInit(t *testing.T) *Transcript {
 	dir := ShortTempDir(t)
 	ref := StartReference(t, r, Config{DebugLevel: 2, Services: []Service{initService(r, dir)}})
 	rec := RecordT(t, ref.Socket("init"))
-	srv := StartGSSServer(t, LocalEnv(t, r, ""), "host@localhost", "-keytab", r.Keytab("host/localhost"))
-	out, err := RunGSSClient(t, ClientEnv(t, r, rec.Socket(), RemoteOnly), srv.Port, "host@localhost", "hello from a keyless client")
-	srvOut := srv.Wait()
-	if err != nil || !strings.Contains(out, "Signature verified.") {
-		t.Fatalf("gss-client: %v\n%s\ngss-server:\n%s", err, out, srvOut)
+	out, srvOut := RunGSSSample(t, LocalEnv(t, r, ""), ClientEnv(t, r, rec.Socket(), RemoteOnly), "hello from a keyless client", "-keytab", r.Keytab("host/localhost"))
+	if !strings.Contains(out, "Signature verified.") {
+		t.Fatalf("gss-client:\n%s\ngss-server:\n%s", out, srvOut)
 	}
 	tr := newTranscript(r, rec, "MIT gss-client initiating through the interposer (GSSPROXY_BEHAVIOR=REMOTE_ONLY) with no tickets or keys of its own; the daemon gets alice's tickets from her client keytab; a local MIT gss-server accepts")
 	tr.Set("program", "gss-client localhost host@localhost <msg> (krb5-gss-samples)")
@@ -332,76 +325,6 @@ const (
 	kernelDefective                   // the token is corrupted
 )
 
-// initiatorScript is a local (not proxied) python3-gssapi initiator: it
-// prints its first token, reads the acceptor's reply token from stdin and
-// reports whether the context completed.
-const initiatorScript = `
-import sys, gssapi
-F = gssapi.RequirementFlag
-target = gssapi.Name(sys.argv[1], gssapi.NameType.hostbased_service)
-ctx = gssapi.SecurityContext(name=target, usage="initiate", mech=gssapi.MechType.kerberos,
-                             flags=[F.mutual_authentication, F.integrity, F.confidentiality])
-print(ctx.step().hex(), flush=True)
-line = sys.stdin.readline().strip()
-if line:
-    ctx.step(bytes.fromhex(line))
-print("complete" if ctx.complete else "incomplete", flush=True)
-`
-
-// initiator is a running initiatorScript.
-type initiator struct {
-	token []byte
-	in    *bufio.Writer
-	out   *bufio.Reader
-	cmd   *exec.Cmd
-	errb  *bytes.Buffer
-}
-
-func startInitiator(t *testing.T, env []string, target string) *initiator {
-	t.Helper()
-	if _, err := os.Stat(Python); err != nil {
-		krbtest.Missing(t, &krbtest.MissingToolError{Program: Python, Package: "python3-gssapi"})
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	c := exec.CommandContext(ctx, Python, "-c", initiatorScript, target)
-	c.Env = env
-	stdin, err := c.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := c.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ini := &initiator{in: bufio.NewWriter(stdin), out: bufio.NewReader(stdout), cmd: c, errb: &bytes.Buffer{}}
-	c.Stderr = ini.errb
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); c.Wait() })
-	line, err := ini.out.ReadString('\n')
-	if err != nil {
-		t.Fatalf("initiator: %v\n%s", err, ini.errb.String())
-	}
-	if ini.token, err = hex.DecodeString(strings.TrimSpace(line)); err != nil {
-		t.Fatalf("initiator token %q: %v", line, err)
-	}
-	return ini
-}
-
-// finish hands the acceptor's token to the initiator and reports whether
-// the initiator's context completed.
-func (ini *initiator) finish(token []byte) (bool, error) {
-	fmt.Fprintf(ini.in, "%s\n", hex.EncodeToString(token))
-	ini.in.Flush()
-	line, err := ini.out.ReadString('\n')
-	if err != nil {
-		return false, fmt.Errorf("initiator: %v\n%s", err, ini.errb.String())
-	}
-	return strings.TrimSpace(line) == "complete", nil
-}
-
 // nfsService is how a distribution configures gss-proxy for the kernel's
 // NFS server (the Debian 24-nfs-server.conf), minus kernel_nfsd (which
 // would reconfigure the host's NFS server) and with private paths.
@@ -412,7 +335,7 @@ func nfsService(r *krbtest.Realm) Service {
 func captureKernel(t *testing.T, kc kernelCase) *Transcript {
 	r := testRealm(t)
 	user := map[kernelCase]string{kernelNobody: "nobody", kernelUnmapped: "alice", kernelDefective: "alice"}[kc]
-	local, localErr := lookupUser(user)
+	local, localErr := LookupAccount(user)
 	switch {
 	case kc == kernelNobody && localErr != nil:
 		t.Skipf("no local account %q to map the initiator to: %v", user, localErr)
@@ -424,8 +347,8 @@ func captureKernel(t *testing.T, kc kernelCase) *Transcript {
 
 	cc := filepath.Join(t.TempDir(), "cc")
 	r.KinitT(t, user, cc)
-	ini := startInitiator(t, LocalEnv(t, r, cc), "nfs@localhost")
-	token := ini.token
+	ini := StartInitiator(t, LocalEnv(t, r, cc), "nfs@localhost")
+	token := ini.Token
 	if kc == kernelDefective {
 		// Flip a byte near the end: inside the authenticator's
 		// ciphertext, so the framing parses and decryption fails.
@@ -456,8 +379,11 @@ func captureKernel(t *testing.T, kc kernelCase) *Transcript {
 			t.Errorf("failed accept still returned context %v, token %v, options %d", res.Context != nil, res.HasOutputToken, len(res.Options))
 		}
 	} else {
-		checkKernelSuccess(t, r, res, user, local)
-		done, err := ini.finish(res.OutputToken)
+		if res.Status.Minor != 0 {
+			t.Fatalf("status %d/%d %q %q", res.Status.Major, res.Status.Minor, res.Status.MajorText, res.Status.MinorText)
+		}
+		CheckKernelReply(t, r, res, KernelWant{User: user, Service: "nfs/localhost", Local: local, Enctype: 18, KeyLen: 32})
+		done, err := ini.Finish(res.OutputToken)
 		if err != nil || !done {
 			t.Errorf("the initiator did not complete with the reference's AP-REP: %v", err)
 		}
@@ -475,7 +401,7 @@ func captureKernel(t *testing.T, kc kernelCase) *Transcript {
 	tr.Set("acceptor", r.Principal("nfs/localhost"))
 	tr.Set("byte-order", "linux_lucid_v1 and linux_creds_v1 values are in the daemon's host byte order: little-endian (x86-64)")
 	if kc == kernelNobody {
-		tr.Set("local-account", fmt.Sprintf("nobody uid=%d gid=%d groups=%v", local.uid, local.gid, local.groups))
+		tr.Set("local-account", fmt.Sprintf("nobody uid=%d gid=%d groups=%v", local.UID, local.GID, local.Groups))
 		if *capture {
 			if err := os.MkdirAll(transcriptDir, 0o755); err != nil {
 				t.Fatal(err)

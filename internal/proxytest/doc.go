@@ -10,15 +10,19 @@
 //   - Config and WriteConfig (from internal/proxyrun) write a
 //     gssproxy.conf; StartReference runs /usr/sbin/gssproxy on it, and
 //     StartGsskit runs gsskit's daemon on the same Layout. Both satisfy
-//     the Daemon interface, so one test body can run against both.
+//     the Daemon interface, so one test body can run against both;
+//     DaemonKinds lists the two starters for such tests.
 //   - ClientEnv is the environment that sends an MIT program's GSS-API
 //     calls through the interposer to a given socket; StartGSSServer,
 //     RunGSSClient and RunPython run the MIT sample programs and
-//     python3-gssapi with it.
+//     python3-gssapi with it; RunGSSSample runs one gss-client to
+//     gss-server exchange, and WantAliceSample and WantContains check it.
 //   - Recorder relays a Unix socket and keeps every RPC record;
 //     Transcript reads and writes the recorded form.
 //   - KernelAcceptCall builds the GSSX_ACCEPT_SEC_CONTEXT call the Linux
-//     kernel's NFS server makes, which no user-space peer can produce.
+//     kernel's NFS server makes, which no user-space peer can produce;
+//     StartInitiator is a local python3-gssapi initiator for it, and
+//     CheckKernelReply checks a reply as the kernel will use it.
 //
 // What the reference needs to run in a test (found by reading gssproxy
 // 0.9.1's sources and by running it here, as root in a container without

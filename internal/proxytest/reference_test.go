@@ -55,32 +55,15 @@ func kinitLocal(t *testing.T, r *krbtest.Realm) []string {
 	return LocalEnv(t, r, cc)
 }
 
-func wantContains(t *testing.T, what, out string, subs ...string) {
-	t.Helper()
-	for _, s := range subs {
-		if !strings.Contains(out, s) {
-			t.Errorf("%s lacks %q:\n%s", what, s, out)
-		}
-	}
-}
-
 // gss-server has no readable keytab at all; it accepts alice only because
 // the reference daemon does it with host/localhost's keytab.
 func TestGSSServerAcceptsThroughReference(t *testing.T) {
 	r := testRealm(t)
 	ref := StartReference(t, r, Config{DebugLevel: 2, Services: []Service{acceptService(r)}})
 
-	srv := StartGSSServer(t, ClientEnv(t, r, ref.Socket("accept"), RemoteOnly), "host@localhost")
-	out, err := RunGSSClient(t, kinitLocal(t, r), srv.Port, "host@localhost", "hello through the proxy")
-	srvOut := srv.Wait()
-	if err != nil {
-		t.Fatalf("gss-client: %v\n%s\ngss-server:\n%s", err, out, srvOut)
-	}
-	wantContains(t, "gss-client output", out, "Signature verified.")
-	wantContains(t, "gss-server output", srvOut,
-		`Accepted connection: "alice@`+r.Name()+`"`,
-		`Received message: "hello through the proxy"`)
-	wantContains(t, "daemon log", ref.Log(), "GSSX_ACCEPT_SEC_CONTEXT")
+	out, srvOut := RunGSSSample(t, ClientEnv(t, r, ref.Socket("accept"), RemoteOnly), kinitLocal(t, r), "hello through the proxy")
+	WantAliceSample(t, r, out, srvOut, "hello through the proxy")
+	WantContains(t, "daemon log", ref.Log(), "GSSX_ACCEPT_SEC_CONTEXT")
 }
 
 // gss-client has no tickets and no keys; the daemon initiates for it from
@@ -90,17 +73,9 @@ func TestGSSClientInitiatesThroughReference(t *testing.T) {
 	dir := ShortTempDir(t)
 	ref := StartReference(t, r, Config{DebugLevel: 2, Services: []Service{initService(r, dir)}})
 
-	srv := StartGSSServer(t, LocalEnv(t, r, ""), "host@localhost", "-keytab", r.Keytab("host/localhost"))
-	out, err := RunGSSClient(t, ClientEnv(t, r, ref.Socket("init"), RemoteOnly), srv.Port, "host@localhost", "hello from a keyless client")
-	srvOut := srv.Wait()
-	if err != nil {
-		t.Fatalf("gss-client: %v\n%s\ngss-server:\n%s", err, out, srvOut)
-	}
-	wantContains(t, "gss-client output", out, "Signature verified.")
-	wantContains(t, "gss-server output", srvOut,
-		`Accepted connection: "alice@`+r.Name()+`"`,
-		`Received message: "hello from a keyless client"`)
-	wantContains(t, "daemon log", ref.Log(), "GSSX_INIT_SEC_CONTEXT")
+	out, srvOut := RunGSSSample(t, LocalEnv(t, r, ""), ClientEnv(t, r, ref.Socket("init"), RemoteOnly), "hello from a keyless client", "-keytab", r.Keytab("host/localhost"))
+	WantAliceSample(t, r, out, srvOut, "hello from a keyless client")
+	WantContains(t, "daemon log", ref.Log(), "GSSX_INIT_SEC_CONTEXT")
 }
 
 // Both ends through one daemon, each through its own Recorder: the harness
@@ -113,14 +88,9 @@ func TestBothEndsThroughReference(t *testing.T) {
 	accRec := RecordT(t, d.Socket("accept"))
 	initRec := RecordT(t, d.Socket("init"))
 
-	srv := StartGSSServer(t, ClientEnv(t, r, accRec.Socket(), RemoteOnly), "host@localhost")
-	out, err := RunGSSClient(t, ClientEnv(t, r, initRec.Socket(), RemoteOnly), srv.Port, "host@localhost", "both ends proxied")
-	srvOut := srv.Wait()
-	if err != nil {
-		t.Fatalf("gss-client: %v\n%s\ngss-server:\n%s", err, out, srvOut)
-	}
-	wantContains(t, "gss-client output", out, "Signature verified.")
-	wantContains(t, "gss-server output", srvOut, `Received message: "both ends proxied"`)
+	out, srvOut := RunGSSSample(t, ClientEnv(t, r, accRec.Socket(), RemoteOnly), ClientEnv(t, r, initRec.Socket(), RemoteOnly), "both ends proxied")
+	WantContains(t, "gss-client output", out, "Signature verified.")
+	WantContains(t, "gss-server output", srvOut, `Received message: "both ends proxied"`)
 
 	for _, c := range []struct {
 		rec  *Recorder

@@ -22,7 +22,7 @@ func TestReferenceAsUnprivilegedUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the suite already runs unprivileged; every other reference test covers this")
 	}
-	nobody, err := lookupUser("nobody")
+	nobody, err := LookupAccount("nobody")
 	if err != nil {
 		t.Skipf("no local account nobody: %v", err)
 	}
@@ -34,7 +34,7 @@ func TestReferenceAsUnprivilegedUser(t *testing.T) {
 	dir := ShortTempDir(t)
 	own := func(p string) {
 		t.Helper()
-		if err := os.Chown(p, int(nobody.uid), int(nobody.gid)); err != nil {
+		if err := os.Chown(p, int(nobody.UID), int(nobody.GID)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -54,7 +54,7 @@ func TestReferenceAsUnprivilegedUser(t *testing.T) {
 	own(dir)
 	krb5conf := cp(r.Krb5Conf(), "krb5.conf")
 	keytab := cp(r.Keytab("host/localhost"), "host.keytab")
-	uid := strconv.Itoa(int(nobody.uid))
+	uid := strconv.Itoa(int(nobody.UID))
 	layout, err := WriteConfig(dir, Config{DebugLevel: 2, Services: []Service{
 		{Name: "accept", Keytab: keytab, CredUsage: "accept", EUID: uid},
 	}})
@@ -69,7 +69,7 @@ func TestReferenceAsUnprivilegedUser(t *testing.T) {
 	for _, p := range []string{layout.ConfPath, filepath.Join(dir, "rcache"), filepath.Join(dir, "mech.empty")} {
 		own(p)
 	}
-	cred := &syscall.Credential{Uid: nobody.uid, Gid: nobody.gid, Groups: []uint32{}}
+	cred := &syscall.Credential{Uid: nobody.UID, Gid: nobody.GID, Groups: []uint32{}}
 
 	logPath := filepath.Join(dir, "gssproxy.log")
 	logf, err := os.Create(logPath)
