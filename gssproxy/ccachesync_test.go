@@ -39,17 +39,7 @@ func TestInterposerUsesSyncedCred(t *testing.T) {
 				t.Fatal(err)
 			}
 			for range 2 {
-				ini, err := proxied.NewInitiator(&gss.InitiatorConfig{Credential: cred, Target: target, Mech: gss.MechKrb5, Flags: gss.FlagMutual})
-				if err != nil {
-					t.Fatal(err)
-				}
-				acc, err := local.NewAcceptor(nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := establish(ctx, ini, acc); err != nil {
-					t.Fatal(err)
-				}
+				establishT(t, ctx, proxied, &gss.InitiatorConfig{Credential: cred, Target: target, Mech: gss.MechKrb5, Flags: gss.FlagMutual}, local, nil)
 			}
 
 			// The first INIT_SEC_CONTEXT of each context (no context

@@ -20,6 +20,18 @@ import (
 	"github.com/gsskit/gsskit/oncrpc"
 )
 
+// forEachDaemon runs f against each daemon kind, on a fresh realm, with
+// the one service bothService.
+func forEachDaemon(t *testing.T, f func(t *testing.T, realm *krbtest.Realm, d proxytest.Daemon)) {
+	for _, dk := range proxytest.DaemonKinds {
+		t.Run(dk.Name, func(t *testing.T) {
+			realm := testRealm(t)
+			dir := proxytest.ShortTempDir(t)
+			f(t, realm, dk.Start(t, realm, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{bothService(realm, dir)}}))
+		})
+	}
+}
+
 // testRealm has alice (with a client keytab for the daemon) and the service
 // host/localhost.
 func testRealm(t *testing.T) *krbtest.Realm {
@@ -79,16 +91,9 @@ func establishRemote(ctx context.Context, c *Client, ini, acc *Cred, flags gss.F
 	return ir, ar, nil
 }
 
-func TestClient(t *testing.T) {
-	for _, dk := range proxytest.DaemonKinds {
-		t.Run(dk.Name, func(t *testing.T) { testClient(t, dk) })
-	}
-}
+func TestClient(t *testing.T) { forEachDaemon(t, testClient) }
 
-func testClient(t *testing.T, dk proxytest.DaemonKind) {
-	realm := testRealm(t)
-	dir := proxytest.ShortTempDir(t)
-	d := dk.Start(t, realm, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{bothService(realm, dir)}})
+func testClient(t *testing.T, realm *krbtest.Realm, d proxytest.Daemon) {
 	c := NewClient(&Config{Socket: d.Socket("both")})
 	t.Cleanup(func() { c.Close() })
 	ctx := testCtx(t)

@@ -18,6 +18,7 @@ import (
 	"github.com/gsskit/gsskit/gss"
 	. "github.com/gsskit/gsskit/gssproxy"
 	"github.com/gsskit/gsskit/internal/gsssample"
+	"github.com/gsskit/gsskit/internal/krbtest"
 	"github.com/gsskit/gsskit/internal/proxytest"
 )
 
@@ -116,16 +117,9 @@ func startHelperServer(t *testing.T, env []string, service string) (int, func() 
 	}
 }
 
-func TestProgramsThroughDaemon(t *testing.T) {
-	for _, dk := range proxytest.DaemonKinds {
-		t.Run(dk.Name, func(t *testing.T) { testPrograms(t, dk) })
-	}
-}
+func TestProgramsThroughDaemon(t *testing.T) { forEachDaemon(t, testPrograms) }
 
-func testPrograms(t *testing.T, dk proxytest.DaemonKind) {
-	realm := testRealm(t)
-	dir := proxytest.ShortTempDir(t)
-	d := dk.Start(t, realm, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{bothService(realm, dir)}})
+func testPrograms(t *testing.T, realm *krbtest.Realm, d proxytest.Daemon) {
 	user := "alice@" + realm.Name()
 
 	// MIT's gss-client, with alice's tickets and no proxy, against a Go

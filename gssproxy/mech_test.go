@@ -75,6 +75,25 @@ func localRegistry(t *testing.T, realm *krbtest.Realm) *gss.Registry {
 	return reg
 }
 
+// establishT creates an initiator in ireg with icfg and an acceptor in
+// areg with acfg and establishes the context between them; any failure
+// fails t.
+func establishT(t *testing.T, ctx context.Context, ireg *gss.Registry, icfg *gss.InitiatorConfig, areg *gss.Registry, acfg *gss.AcceptorConfig) (ini, acc *gss.SecContext) {
+	t.Helper()
+	ini, err := ireg.NewInitiator(icfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err = areg.NewAcceptor(acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := establish(ctx, ini, acc); err != nil {
+		t.Fatal(err)
+	}
+	return ini, acc
+}
+
 func establish(ctx context.Context, ini, acc *gss.SecContext) error {
 	var in []byte
 	for round := 0; round < 6; round++ {
@@ -130,16 +149,9 @@ func exchange(t *testing.T, ini, acc *gss.SecContext) {
 	}
 }
 
-func TestInterposer(t *testing.T) {
-	for _, dk := range proxytest.DaemonKinds {
-		t.Run(dk.Name, func(t *testing.T) { testInterposer(t, dk) })
-	}
-}
+func TestInterposer(t *testing.T) { forEachDaemon(t, testInterposer) }
 
-func testInterposer(t *testing.T, dk proxytest.DaemonKind) {
-	realm := testRealm(t)
-	dir := proxytest.ShortTempDir(t)
-	d := dk.Start(t, realm, proxytest.Config{DebugLevel: 2, Services: []proxytest.Service{bothService(realm, dir)}})
+func testInterposer(t *testing.T, realm *krbtest.Realm, d proxytest.Daemon) {
 	ctx := testCtx(t)
 	local := localRegistry(t, realm)
 	user := "alice@" + realm.Name()
@@ -156,17 +168,7 @@ func testInterposer(t *testing.T, dk proxytest.DaemonKind) {
 	t.Run("KeylessAcceptor", func(t *testing.T) {
 		rec := proxytest.RecordT(t, d.Socket("both"))
 		proxied, _ := proxiedRegistry(t, realm, rec.Socket(), RemoteOnly)
-		ini, err := local.NewInitiator(&gss.InitiatorConfig{Target: target, Flags: flags})
-		if err != nil {
-			t.Fatal(err)
-		}
-		acc, err := proxied.NewAcceptor(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := establish(ctx, ini, acc); err != nil {
-			t.Fatal(err)
-		}
+		ini, acc := establishT(t, ctx, local, &gss.InitiatorConfig{Target: target, Flags: flags}, proxied, nil)
 		info, err := acc.Inquire()
 		if err != nil {
 			t.Fatal(err)
@@ -228,17 +230,7 @@ func testInterposer(t *testing.T, dk proxytest.DaemonKind) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ini, err := proxied.NewInitiator(&gss.InitiatorConfig{Target: ptarget, Flags: flags})
-		if err != nil {
-			t.Fatal(err)
-		}
-		acc, err := local.NewAcceptor(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := establish(ctx, ini, acc); err != nil {
-			t.Fatal(err)
-		}
+		ini, acc := establishT(t, ctx, proxied, &gss.InitiatorConfig{Target: ptarget, Flags: flags}, local, nil)
 		info, err := ini.Inquire()
 		if err != nil || info.Source.String() != user || !info.LocallyInitiated || !info.Open {
 			t.Errorf("initiator context: %+v %v", info, err)
@@ -275,17 +267,7 @@ func testInterposer(t *testing.T, dk proxytest.DaemonKind) {
 		if _, err := iniCred.Export(); !errors.Is(err, gss.ErrUnavailable) {
 			t.Errorf("exporting a daemon-held credential: %v", err)
 		}
-		ini, err := proxied.NewInitiator(&gss.InitiatorConfig{Credential: iniCred, Target: hostName, Flags: flags | gss.FlagDeleg})
-		if err != nil {
-			t.Fatal(err)
-		}
-		acc, err := proxied.NewAcceptor(&gss.AcceptorConfig{Credential: accCred})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := establish(ctx, ini, acc); err != nil {
-			t.Fatal(err)
-		}
+		ini, acc := establishT(t, ctx, proxied, &gss.InitiatorConfig{Credential: iniCred, Target: hostName, Flags: flags | gss.FlagDeleg}, proxied, &gss.AcceptorConfig{Credential: accCred})
 		exchange(t, ini, acc)
 		peer, _ := acc.Inquire()
 		if ok, err := peer.Source.Compare(ci.Name); err != nil || !ok {
