@@ -77,10 +77,7 @@ func TestBadAPReq(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var req messages.APReq
-	if err := req.Unmarshal(msg); err != nil {
-		t.Fatal(err)
-	}
+	req := decodeAPReqToken(t, tok)
 	tamperedTicket := func() []byte {
 		r := req
 		r.Ticket.EncPart.Cipher = append([]byte(nil), r.Ticket.EncPart.Cipher...)

@@ -39,6 +39,17 @@ var enctypeServices = []struct{ princ, enctype string }{
 	{"sha256/localhost", "aes128-cts-hmac-sha256-128"},
 }
 
+// startEnctypeRealm starts a realm with the services of enctypeServices,
+// each keyed in its enctype only.
+func startEnctypeRealm(t *testing.T) *testRealm {
+	t.Helper()
+	var svcs []krbtest.Service
+	for _, s := range enctypeServices {
+		svcs = append(svcs, krbtest.Service{Principal: s.princ, Enctypes: []string{s.enctype}})
+	}
+	return startTestRealm(t, krbtest.Config{Services: svcs})
+}
+
 func startTestRealm(t *testing.T, cfg krbtest.Config) *testRealm {
 	t.Helper()
 	if cfg.Users == nil {
@@ -205,11 +216,7 @@ var etypeByName = map[string]int32{
 }
 
 func TestHandshake(t *testing.T) {
-	var svcs []krbtest.Service
-	for _, s := range enctypeServices {
-		svcs = append(svcs, krbtest.Service{Principal: s.princ, Enctypes: []string{s.enctype}})
-	}
-	tr := startTestRealm(t, krbtest.Config{Services: svcs})
+	tr := startEnctypeRealm(t)
 	for _, s := range enctypeServices {
 		acred := tr.acceptCred(t, s.princ, nil)
 		// An initiator asking for this enctype only, so the session key,
@@ -392,12 +399,10 @@ func TestReplayedAPReqFileCache(t *testing.T) {
 	wantMajor(t, err, gss.Failure|gss.DuplicateToken)
 }
 
-// rewriteAPReq decrypts the authenticator of the initiator's AP-REQ,
-// lets f change it and re-encrypts it: tokens a broken or hostile
-// initiator could send.
-func rewriteAPReq(t *testing.T, ic gss.MechContext, tok []byte, f func(*types.Authenticator)) []byte {
+// decodeAPReqToken decodes the AP-REQ in an initiator's first token with
+// gokrb5, as a test that forges tokens wants it.
+func decodeAPReqToken(t *testing.T, tok []byte) messages.APReq {
 	t.Helper()
-	sc := ic.(*secContext)
 	_, _, msg, err := parseContextToken(tok)
 	if err != nil {
 		t.Fatal(err)
@@ -406,6 +411,16 @@ func rewriteAPReq(t *testing.T, ic gss.MechContext, tok []byte, f func(*types.Au
 	if err := req.Unmarshal(msg); err != nil {
 		t.Fatal(err)
 	}
+	return req
+}
+
+// rewriteAPReq decrypts the authenticator of the initiator's AP-REQ,
+// lets f change it and re-encrypts it: tokens a broken or hostile
+// initiator could send.
+func rewriteAPReq(t *testing.T, ic gss.MechContext, tok []byte, f func(*types.Authenticator)) []byte {
+	t.Helper()
+	sc := ic.(*secContext)
+	req := decodeAPReqToken(t, tok)
 	plain, err := crypto.DecryptEncPart(req.EncryptedAuthenticator, sc.sessionKey, keyusage.AP_REQ_AUTHENTICATOR)
 	if err != nil {
 		t.Fatal(err)

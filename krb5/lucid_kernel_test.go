@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/gsskit/gsskit/gss"
-	"github.com/gsskit/gsskit/internal/krbtest"
 	"github.com/gsskit/gsskit/krb5/internal/cfx"
 )
 
@@ -165,11 +164,7 @@ func gssproxyLucid(t testing.TB, f []string) []byte {
 // kernel-side protector go on talking to the MIT peer.
 func TestLucidForKernel(t *testing.T) {
 	needMITPython(t)
-	var svcs []krbtest.Service
-	for _, s := range enctypeServices {
-		svcs = append(svcs, krbtest.Service{Principal: s.princ, Enctypes: []string{s.enctype}})
-	}
-	tr := startTestRealm(t, krbtest.Config{Services: svcs})
+	tr := startEnctypeRealm(t)
 	ctx := context.Background()
 	for _, tc := range mitExportCases(t, tr) {
 		t.Run(tc.enctype, func(t *testing.T) {

@@ -537,11 +537,7 @@ func mitExportCases(t *testing.T, tr *testRealm) []mitExportCase {
 //     by field (mitCompare lists what legitimately differs).
 func TestMITExportWithMIT(t *testing.T) {
 	needMITPython(t)
-	var svcs []krbtest.Service
-	for _, s := range enctypeServices {
-		svcs = append(svcs, krbtest.Service{Principal: s.princ, Enctypes: []string{s.enctype}})
-	}
-	tr := startTestRealm(t, krbtest.Config{Services: svcs})
+	tr := startEnctypeRealm(t)
 	alice := tr.r.Principal("alice")
 	for _, tc := range mitExportCases(t, tr) {
 		t.Run(tc.enctype, func(t *testing.T) {
