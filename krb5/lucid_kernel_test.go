@@ -179,24 +179,7 @@ func TestLucidForKernel(t *testing.T) {
 					var g *secContext
 					peer := "peer-" + name
 					if goInitiates {
-						cred, err := tc.goMech.AcquireCred(ctx, &gss.MechCredRequest{Usage: gss.CredInitiate, Store: gss.CredStore{"ccache": tr.ccache}})
-						if err != nil {
-							t.Fatal(err)
-						}
-						ic, err := newInitiatorContext(tc.goMech, &gss.MechInitConfig{Cred: cred, Target: tr.name(t, tc.princ), Flags: mitFlags})
-						if err != nil {
-							t.Fatal(err)
-						}
-						py.must("accept", peer, tr.r.Keytab(tc.princ))
-						out, err := ic.Step(ctx, nil)
-						if err != nil {
-							t.Fatal(err)
-						}
-						f := py.must("step", peer, b64s(out))
-						if _, err := ic.Step(ctx, py.unb64(f[0])); err != nil {
-							t.Fatal(err)
-						}
-						g = ic
+						g = py.goInitiatorToMIT(t, ctx, tr, tc, peer)
 					} else {
 						ac := tr.acceptor(t, tr.acceptCred(t, tc.princ, nil), nil).(*secContext)
 						f := py.must("init", peer, tc.service, strconv.Itoa(int(mitFlags)))

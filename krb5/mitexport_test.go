@@ -501,6 +501,31 @@ type mitExportCase struct {
 	goMech                  *mechanism
 }
 
+// goInitiatorToMIT establishes a context from a Go initiator of tc's
+// mechanism, with alice's cache, to an MIT acceptor the peer calls peer,
+// and returns the Go side.
+func (p *mitCtx) goInitiatorToMIT(t *testing.T, ctx context.Context, tr *testRealm, tc mitExportCase, peer string) *secContext {
+	t.Helper()
+	cred, err := tc.goMech.AcquireCred(ctx, &gss.MechCredRequest{Usage: gss.CredInitiate, Store: gss.CredStore{"ccache": tr.ccache}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic, err := newInitiatorContext(tc.goMech, &gss.MechInitConfig{Cred: cred, Target: tr.name(t, tc.princ), Flags: mitFlags})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.must("accept", peer, tr.r.Keytab(tc.princ))
+	out, err := ic.Step(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := p.must("step", peer, b64s(out))
+	if _, err := ic.Step(ctx, p.unb64(f[0])); err != nil || !ic.Done() || f[1] != "1" {
+		t.Fatalf("not established: %v", err)
+	}
+	return ic
+}
+
 func mitExportCases(t *testing.T, tr *testRealm) []mitExportCase {
 	var out []mitExportCase
 	for _, s := range enctypeServices {
@@ -614,23 +639,7 @@ func TestMITExportWithMIT(t *testing.T) {
 
 			t.Run("GoInitiatorToMIT", func(t *testing.T) {
 				py := py.with(t)
-				cred, err := tc.goMech.AcquireCred(ctx, &gss.MechCredRequest{Usage: gss.CredInitiate, Store: gss.CredStore{"ccache": tr.ccache}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				ic, err := newInitiatorContext(tc.goMech, &gss.MechInitConfig{Cred: cred, Target: tr.name(t, tc.princ), Flags: mitFlags})
-				if err != nil {
-					t.Fatal(err)
-				}
-				py.must("accept", "acc", tr.r.Keytab(tc.princ))
-				out, err := ic.Step(ctx, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				f := py.must("step", "acc", b64s(out))
-				if _, err := ic.Step(ctx, py.unb64(f[0])); err != nil || !ic.Done() || f[1] != "1" {
-					t.Fatalf("not established: %v", err)
-				}
+				ic := py.goInitiatorToMIT(t, ctx, tr, tc, "acc")
 				if k := ic.protectorKey(); k.KeyType != tc.etype || !ic.hasAcceptorSubkey {
 					t.Fatalf("context key enctype %d (acceptor subkey %v), want %d", k.KeyType, ic.hasAcceptorSubkey, tc.etype)
 				}
