@@ -10,6 +10,7 @@ import (
 	"net"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -447,16 +448,22 @@ func TestOutOfOrderReplies(t *testing.T) {
 	open := Marshal(nil, &CallHeader{Xid: 101, Prog: testProg, Vers: 1, Proc: procGateOpen})
 	r.send(wait)
 	r.send(open)
+	wantReplyOrder(t, r, 101, 100)
+}
+
+// wantReplyOrder reads a successful reply for each xid, in that order.
+func wantReplyOrder(t *testing.T, r *rawConn, xids ...uint32) {
+	t.Helper()
 	var order []uint32
-	for range 2 {
+	for range xids {
 		rh, err := r.reply()
 		if err != nil || rh.accept != Success {
 			t.Fatalf("%+v %v", rh, err)
 		}
 		order = append(order, rh.xid)
 	}
-	if order[0] != 101 || order[1] != 100 {
-		t.Fatalf("reply order %v, want [101 100]", order)
+	if !slices.Equal(order, xids) {
+		t.Fatalf("reply order %v, want %v", order, xids)
 	}
 }
 
@@ -469,17 +476,7 @@ func TestCallDuringInlineCall(t *testing.T) {
 	r.send(Marshal(nil, &CallHeader{Xid: 100, Prog: testProg, Vers: 1, Proc: procGateWait}))
 	waitFor(t, func() bool { return ts.srv.inFlight() == 1 })
 	r.send(Marshal(nil, &CallHeader{Xid: 101, Prog: testProg, Vers: 1, Proc: procGateOpen}))
-	var order []uint32
-	for range 2 {
-		rh, err := r.reply()
-		if err != nil || rh.accept != Success {
-			t.Fatalf("%+v %v", rh, err)
-		}
-		order = append(order, rh.xid)
-	}
-	if order[0] != 101 || order[1] != 100 {
-		t.Fatalf("reply order %v, want [101 100]", order)
-	}
+	wantReplyOrder(t, r, 101, 100)
 	// The connection goes on working, one call at a time.
 	for xid := uint32(102); xid < 110; xid++ {
 		r.send(nullCall(xid))
