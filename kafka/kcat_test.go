@@ -268,7 +268,8 @@ func TestKcatSessionLifetime(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("kcat producer: %v\n%s", err, errb.String())
 	}
-	out, err := kcat(t, e, e.addr, "", "-C", "-t", "kcat-lifetime", "-o", "beginning", "-e", "-q")
+	// The consumer's sessions expire too: -E for the same reason.
+	out, err := kcat(t, e, e.addr, "", "-C", "-E", "-t", "kcat-lifetime", "-o", "beginning", "-e", "-q")
 	if err != nil {
 		t.Fatal(err)
 	}
