@@ -64,12 +64,13 @@ func Dial(ctx context.Context, network, address string, cfg *Config) (*Client, e
 func NewClient(conn net.Conn, cfg *Config) *Client {
 	var seed [4]byte
 	rand.Read(seed[:])
+	r, w := socketIO(conn)
 	c := &Client{
 		conn:     conn,
 		auth:     cfg.auth(),
-		rr:       NewRecordReader(conn, cfg.maxRecordSize()),
+		rr:       NewRecordReader(r, cfg.maxRecordSize()),
 		wlock:    make(chan struct{}, 1),
-		rw:       newRecordWriter(conn, cfg.maxFragmentSize()),
+		rw:       newRecordWriter(w, cfg.maxFragmentSize()),
 		pending:  make(map[uint32]*pendingCall),
 		nextXid:  binary.BigEndian.Uint32(seed[:]),
 		readDone: make(chan struct{}),

@@ -105,14 +105,13 @@ func grow(b []byte, n int) []byte {
 // fragment size allows, with one writev per record when the connection
 // supports it. It is not safe for concurrent use; callers serialize.
 type recordWriter struct {
-	w       io.Writer
+	w       recordSink
 	maxFrag int
 	marks   []byte
-	bufs    net.Buffers
-	scratch net.Buffers
+	bufs    [][]byte
 }
 
-func newRecordWriter(w io.Writer, maxFrag int) *recordWriter {
+func newRecordWriter(w recordSink, maxFrag int) *recordWriter {
 	if maxFrag <= 0 || maxFrag > maxFragment {
 		maxFrag = maxFragment
 	}
@@ -155,14 +154,26 @@ func (rw *recordWriter) write(parts ...[]byte) error {
 	if mi == 0 { // an empty record is one empty last fragment
 		rw.bufs = append(rw.bufs, rw.marks[:4])
 	}
-	// WriteTo consumes the slice it is given; keep bufs for reuse.
-	rw.scratch = rw.bufs
-	_, err := rw.scratch.WriteTo(rw.w)
+	return rw.w.writeBuffers(rw.bufs)
+}
+
+// A recordSink writes a record's pieces, in order and all of them.
+type recordSink interface {
+	writeBuffers(bufs [][]byte) error
+}
+
+// writerSink is the recordSink of an io.Writer: one writev where the
+// writer is a connection that has it.
+type writerSink struct{ w io.Writer }
+
+func (ws writerSink) writeBuffers(bufs [][]byte) error {
+	nb := net.Buffers(bufs)
+	_, err := nb.WriteTo(ws.w)
 	return err
 }
 
 // WriteRecord writes rec to w as one record, split into fragments of at
 // most maxFragment bytes (maxFragment <= 0: as a single fragment).
 func WriteRecord(w io.Writer, rec []byte, maxFragment int) error {
-	return newRecordWriter(w, maxFragment).write(rec)
+	return newRecordWriter(writerSink{w}, maxFragment).write(rec)
 }

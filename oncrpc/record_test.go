@@ -135,7 +135,7 @@ func TestWriteRecordFragments(t *testing.T) {
 	}
 	// Parts are framed as their concatenation, whatever their boundaries.
 	buf.Reset()
-	rw := newRecordWriter(&buf, 4)
+	rw := newRecordWriter(writerSink{&buf}, 4)
 	rw.write(data[:3], data[3:9], data[9:])
 	want := append(append(frag(false, data[:4]), frag(false, data[4:8])...), frag(true, data[8:])...)
 	if !bytes.Equal(buf.Bytes(), want) {

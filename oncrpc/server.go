@@ -242,11 +242,12 @@ func (s *Server) track(conn net.Conn) *serverConn {
 	if s.state != serverRunning {
 		return nil
 	}
+	r, w := socketIO(conn)
 	sc := &serverConn{
 		s:    s,
 		conn: conn,
-		rr:   NewRecordReader(conn, s.maxRecord),
-		rw:   newRecordWriter(conn, s.maxFrag),
+		rr:   NewRecordReader(r, s.maxRecord),
+		rw:   newRecordWriter(w, s.maxFrag),
 		sem:  make(chan struct{}, s.maxInFlight),
 		work: make(chan *callState),
 		idle: make(chan struct{}),

@@ -1,0 +1,133 @@
+package oncrpc
+
+import (
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"unsafe"
+)
+
+// rawSocket reads and writes a connection's non-blocking socket with raw
+// system calls, and waits in the network poller, as net.Conn does, only
+// when the socket has nothing to read or no room to write.
+//
+// Why not net.Conn's own Read and Write: they enter the system call
+// through the scheduler, and a goroutine doing so wakes the runtime's
+// monitor thread (sysmon) whenever every processor was idle just before,
+// which on a server answering a client that waits for each reply is every
+// call. The woken thread then polls every 20 µs until the processors are
+// idle again. Measured on the RPCSEC_GSS echo server with one libtirpc
+// client, that thread took a quarter of the server's CPU time and one and
+// a half context switches per call. A non-blocking read or write returns
+// at once, so the scheduler need not know of it.
+type rawSocket struct {
+	rc  syscall.RawConn
+	iov []syscall.Iovec
+}
+
+// socketIO returns what reads and writes conn: a rawSocket when conn is a
+// socket, conn itself otherwise.
+func socketIO(conn net.Conn) (io.Reader, recordSink) {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return conn, writerSink{conn}
+	}
+	switch conn.(type) {
+	case *net.TCPConn, *net.UnixConn:
+	default:
+		return conn, writerSink{conn}
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return conn, writerSink{conn}
+	}
+	s := &rawSocket{rc: rc}
+	return s, s
+}
+
+func (s *rawSocket) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var n int
+	var errno syscall.Errno
+	err := s.rc.Read(func(fd uintptr) bool {
+		for {
+			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+			switch e {
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				return false
+			}
+			n, errno = int(r), e
+			return true
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case errno != 0:
+		return 0, os.NewSyscallError("read", errno)
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// writeBuffers writes all of bufs, with writev.
+func (s *rawSocket) writeBuffers(bufs [][]byte) error {
+	for len(bufs) > 0 {
+		s.iov = s.iov[:0]
+		for _, b := range bufs {
+			if len(b) == 0 {
+				continue
+			}
+			if len(s.iov) == maxIovecs {
+				break
+			}
+			s.iov = append(s.iov, syscall.Iovec{Base: &b[0], Len: uint64(len(b))})
+		}
+		if len(s.iov) == 0 {
+			return nil
+		}
+		var n int
+		var errno syscall.Errno
+		err := s.rc.Write(func(fd uintptr) bool {
+			for {
+				r, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&s.iov[0])), uintptr(len(s.iov)))
+				switch e {
+				case syscall.EINTR:
+					continue
+				case syscall.EAGAIN:
+					return false
+				}
+				n, errno = int(r), e
+				return true
+			}
+		})
+		clear(s.iov) // drop the references to the caller's buffers
+		if err != nil {
+			return err
+		}
+		if errno != 0 {
+			return os.NewSyscallError("writev", errno)
+		}
+		for n > 0 && len(bufs) > 0 {
+			k := min(n, len(bufs[0]))
+			bufs[0] = bufs[0][k:]
+			n -= k
+			if len(bufs[0]) == 0 {
+				bufs = bufs[1:]
+			}
+		}
+		for len(bufs) > 0 && len(bufs[0]) == 0 {
+			bufs = bufs[1:]
+		}
+	}
+	return nil
+}
+
+// maxIovecs is Linux's IOV_MAX.
+const maxIovecs = 1024
