@@ -52,18 +52,9 @@ func (s *rawSocket) Read(p []byte) (int, error) {
 	}
 	var n int
 	var errno syscall.Errno
-	err := s.rc.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			switch e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false
-			}
-			n, errno = int(r), e
-			return true
-		}
+	err := s.rc.Read(func(fd uintptr) (ready bool) {
+		n, errno, ready = rawCall(syscall.SYS_READ, fd, unsafe.Pointer(&p[0]), len(p))
+		return ready
 	})
 	switch {
 	case err != nil:
@@ -94,18 +85,9 @@ func (s *rawSocket) writeBuffers(bufs [][]byte) error {
 		}
 		var n int
 		var errno syscall.Errno
-		err := s.rc.Write(func(fd uintptr) bool {
-			for {
-				r, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&s.iov[0])), uintptr(len(s.iov)))
-				switch e {
-				case syscall.EINTR:
-					continue
-				case syscall.EAGAIN:
-					return false
-				}
-				n, errno = int(r), e
-				return true
-			}
+		err := s.rc.Write(func(fd uintptr) (ready bool) {
+			n, errno, ready = rawCall(syscall.SYS_WRITEV, fd, unsafe.Pointer(&s.iov[0]), len(s.iov))
+			return ready
 		})
 		clear(s.iov) // drop the references to the caller's buffers
 		if err != nil {
@@ -127,6 +109,22 @@ func (s *rawSocket) writeBuffers(bufs [][]byte) error {
 		}
 	}
 	return nil
+}
+
+// rawCall makes the read or writev trap on the non-blocking socket fd,
+// again if a signal interrupted it; ready is false when the socket has
+// nothing to read or no room to write, and the poller must wait.
+func rawCall(trap, fd uintptr, p unsafe.Pointer, n int) (r int, errno syscall.Errno, ready bool) {
+	for {
+		r, _, e := syscall.RawSyscall(trap, fd, uintptr(p), uintptr(n))
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return 0, 0, false
+		}
+		return int(r), e, true
+	}
 }
 
 // maxIovecs is Linux's IOV_MAX.
