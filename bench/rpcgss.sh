@@ -219,7 +219,7 @@ awk -v clients="$clients" -v ncpu="$ncpu" '
 			# over that of AUTH_NONE, on each server.
 			gr = median(r["cpu " n " go privacy"]) / max1(median(r["cpu " n " go authnone"]))
 			cr = median(r["cpu " n " c privacy"]) / max1(median(r["cpu " n " c authnone"]))
-			printf "| %-9s | %-20s | %11s | %15s | %7s | %-22s | %9s | %9s | %6s | %6s | %10s | %9s | %9s |\n", n, "privacy cost, Go", sprintf("%.2fx", a / p), "", "", "< 2x: " ((a / p < 2) ? "met" : "NOT met"), sprintf("%.2fx", gr), sprintf("%.2fx", cr), "", "", "", "", ""
+			printf "| %-9s | %-20s | %11s | %15s | %7s | %-22s | %9s | %9s | %6s | %6s | %10s | %9s | %9s |\n", n, "privacy cost, Go", sprintf("%.3fx", a / p), "", "", "< 2x: " ((a / p < 2) ? "met" : "NOT met"), sprintf("%.2fx", gr), sprintf("%.2fx", cr), "", "", "", "", ""
 		}
 		printf "\ngsskit at both ends: N Go clients (one connection, one context, one call in flight each) against the Go server,\n"
 		printf "next to libtirpc at both ends (the libtirpc server under the libtirpc client load above); calls/s, the Go server'"'"'s\n"
@@ -237,7 +237,7 @@ awk -v clients="$clients" -v ncpu="$ncpu" '
 			}
 			a = median(r["gload " n " authnone"]); p = median(r["gload " n " privacy"])
 			gr = median(r["gcpu " n " privacy"]) / max1(median(r["gcpu " n " authnone"]))
-			printf "| %-9s | %-20s | %11s | %15s | %7s | %-22s | %9s | %10s |\n", n, "privacy cost, Go", sprintf("%.2fx", a / max1(p)), "", "", "< 2x: " ((a / max1(p) < 2) ? "met" : "NOT met"), sprintf("%.2fx", gr), ""
+			printf "| %-9s | %-20s | %11s | %15s | %7s | %-22s | %9s | %10s |\n", n, "privacy cost, Go", sprintf("%.3fx", a / max1(p)), "", "", "< 2x: " ((a / max1(p) < 2) ? "met" : "NOT met"), sprintf("%.2fx", gr), ""
 		}
 		printf "\none client, one call in flight, against each server\n"
 		printf "| %-20s | %-12s | %11s | %15s | %7s |\n", "auth", "client", "Go server", "libtirpc server", "Go/C"
