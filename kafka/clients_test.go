@@ -39,7 +39,10 @@ func initiatorCred(t *testing.T, e *kafkaEnv, from string) *ClientConfig {
 		cred, err := gss.AcquireCredential(ctx, &gss.CredentialConfig{Name: name, Usage: gss.CredInitiate,
 			Mechs: gss.OIDSet{gss.MechKrb5}, Store: gss.CredStore{
 				"client_keytab": e.realm.ClientKeytab("alice"),
-				"ccache":        "MEMORY:franz-" + t.Name(),
+				// MEMORY caches live as long as the process: named
+				// after the realm, no later realm loads this one's
+				// tickets.
+				"ccache": "MEMORY:" + e.realm.Name() + "/" + t.Name(),
 			}})
 		if err != nil {
 			t.Fatal(err)
@@ -97,15 +100,36 @@ func franzClient(t *testing.T, e *kafkaEnv, cfg *ClientConfig, topic string) *kg
 	return cl
 }
 
-func consumeFranz(t *testing.T, cl *kgo.Client, n int) []string {
+// franzTimeout bounds a franz-go test's producing and consuming. It is no
+// measure of speed: franz-go retries a refused authentication for ever, so
+// without a bound a client whose tickets the gateway keeps refusing would
+// hang the test instead of failing it.
+const franzTimeout = 2 * time.Minute
+
+// franzContext is the bounded context of a franz-go test's client calls.
+func franzContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), franzTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// franzGaveUp fails the test after a client call ran out of time, with what
+// the gateway saw: most likely it kept refusing the client's tickets, and
+// its log above says why.
+func franzGaveUp(t *testing.T, e *kafkaEnv, what string, err error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	s := e.gw.Stats().Auth
+	t.Fatalf("%s: %v; the gateway authenticated %d connections and refused %d (see its log above)",
+		what, err, s.Authentications, s.Failures)
+}
+
+func consumeFranz(ctx context.Context, t *testing.T, e *kafkaEnv, cl *kgo.Client, n int) []string {
+	t.Helper()
 	var got []string
 	for len(got) < n {
 		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("consumed %d of %d", len(got), n)
+		if err := ctx.Err(); err != nil {
+			franzGaveUp(t, e, fmt.Sprintf("consumed %d of %d records", len(got), n), err)
 		}
 		for _, fe := range fs.Errors() {
 			t.Fatalf("fetch: %v", fe.Err)
@@ -122,15 +146,16 @@ func TestFranzGo(t *testing.T) {
 			topic := "franz-" + from
 			before := e.gw.Stats().Auth.Authentications
 			cl := franzClient(t, e, initiatorCred(t, e, from), topic)
+			ctx := franzContext(t)
 			var want []string
 			for i := 0; i < 10; i++ {
 				v := fmt.Sprintf("%s record %d", from, i)
 				want = append(want, v)
-				if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
-					t.Fatal(err)
+				if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+					franzGaveUp(t, e, fmt.Sprintf("producing %q", v), err)
 				}
 			}
-			if got := consumeFranz(t, cl, len(want)); strings.Join(got, "|") != strings.Join(want, "|") {
+			if got := consumeFranz(ctx, t, e, cl, len(want)); strings.Join(got, "|") != strings.Join(want, "|") {
 				t.Fatalf("consumed %q", got)
 			}
 			if e.gw.Stats().Auth.Authentications == before {
@@ -143,8 +168,7 @@ func TestFranzGo(t *testing.T) {
 func TestFranzGoReauthenticates(t *testing.T) {
 	e := startKafka(t, 1500*time.Millisecond, "franz-reauth")
 	cl := franzClient(t, e, &ClientConfig{}, "franz-reauth")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := franzContext(t)
 	var want []string
 	for i := 0; e.gw.Stats().Auth.Reauthentications < 2; i++ {
 		if ctx.Err() != nil {
@@ -153,11 +177,11 @@ func TestFranzGoReauthenticates(t *testing.T) {
 		v := fmt.Sprintf("record %d", i)
 		want = append(want, v)
 		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
-			t.Fatal(err)
+			franzGaveUp(t, e, fmt.Sprintf("producing %q", v), err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if got := consumeFranz(t, cl, len(want)); strings.Join(got, "|") != strings.Join(want, "|") {
+	if got := consumeFranz(ctx, t, e, cl, len(want)); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("consumed %d records, produced %d", len(got), len(want))
 	}
 	s := e.gw.Stats().Auth

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,9 +36,9 @@ type kafkaEnv struct {
 // cluster with the given topics, and a gateway in front of it.
 func startKafka(t testing.TB, lifetime time.Duration, topics ...string) *kafkaEnv {
 	t.Helper()
-	// A realm name of its own per test: in-process MEMORY ccaches (the
-	// gss-proxy daemon's among them) outlive a test, and a later realm of
-	// the same name would be handed tickets under another realm's keys.
+	// A realm name of its own per realm started: in-process MEMORY ccaches
+	// (the gss-proxy daemon's among them) outlive a test, and a later realm
+	// of the same name would be handed tickets under another realm's keys.
 	r := krbtest.StartT(t, krbtest.Config{
 		Realm:    realmFor(t),
 		Users:    map[string]string{"alice": alicePassword},
@@ -80,6 +81,14 @@ func (e *kafkaEnv) gateway(t testing.TB, auth ServerConfig) *Gateway {
 	return gw
 }
 
+// realms numbers the realms this process starts.
+var realms atomic.Int64
+
+// realmFor names a new realm after the test, with a number that differs
+// from every earlier realm's: the test's name alone repeats under
+// go test -count=2, which handed the second run the first run's tickets
+// (still in the keytab credential's MEMORY ccache, TGT and kafka ticket
+// both), and the gateway, with the new realm's keys, refused them.
 func realmFor(t testing.TB) string {
 	var b strings.Builder
 	for _, r := range strings.ToUpper(t.Name()) {
@@ -87,7 +96,7 @@ func realmFor(t testing.TB) string {
 			b.WriteRune(r)
 		}
 	}
-	return b.String() + ".TEST"
+	return fmt.Sprintf("%s-%d.TEST", b.String(), realms.Add(1))
 }
 
 // testLog sends the gateway's log to the test's, shown when it fails.
