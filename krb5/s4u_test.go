@@ -81,7 +81,7 @@ func (tr *testRealm) serviceCred(t *testing.T, princ string) *credential {
 	c, err := tr.m.AcquireCred(context.Background(), &gss.MechCredRequest{
 		Name: tr.name(t, princ), Usage: gss.CredBoth,
 		Store: gss.CredStore{"client_keytab": tr.r.Keytab(princ), "keytab": tr.r.Keytab(princ),
-			"ccache": "MEMORY:s4u-" + t.Name() + "-" + princ},
+			"ccache": "MEMORY:" + tr.r.Dir() + "/s4u-" + t.Name() + "-" + princ},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +216,7 @@ func TestS4U2SelfAndProxyLDAP(t *testing.T) {
 		svc, _ := reg.ImportName(tr.r.Principal(s4uImp), gss.NTKrb5Principal)
 		impCred, err := reg.AcquireCredential(context.Background(), &gss.CredentialConfig{
 			Name: svc, Usage: gss.CredInitiate,
-			Store: gss.CredStore{"client_keytab": tr.r.Keytab(s4uImp), "ccache": "MEMORY:s4u-gssapi"}})
+			Store: gss.CredStore{"client_keytab": tr.r.Keytab(s4uImp), "ccache": "MEMORY:" + tr.r.Dir() + "/s4u-gssapi"}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -133,6 +133,13 @@ type Daemon struct {
 
 	partials *partialStore
 
+	// memPrefix names the daemon's memory caches (replay and
+	// credential caches). Memory caches live as long as the process, so
+	// the prefix is new for each daemon: a daemon started again in the
+	// same process, perhaps against a realm whose keys changed, must not
+	// find the tickets of the one before.
+	memPrefix string
+
 	// rcache is the replay cache every acceptor credential of the daemon
 	// uses unless its cred_store names one: a memory cache of its own.
 	rcache string
@@ -200,7 +207,8 @@ func NewDaemon(cfg *DaemonConfig) (*Daemon, error) {
 		d.secret = s
 	}
 	d.partials = newPartialStore()
-	d.rcache = "memory:gsskit-proxyd-" + strconv.FormatUint(daemonSeq.Add(1), 10)
+	d.memPrefix = "gsskit-proxyd-" + strconv.FormatUint(daemonSeq.Add(1), 10)
+	d.rcache = "memory:" + d.memPrefix
 	st, err := d.load()
 	if err != nil {
 		return nil, err

@@ -291,7 +291,7 @@ func (c *call) credEnvironment(desired *gssproxy.Name, usage gss.CredUsage) (*cr
 		// per-call memory cache; gsskit's memory caches cannot be
 		// destroyed, so each service and user gets one, which bounds
 		// them and keeps a user's tickets from another user's calls.
-		env.store["ccache"] = "MEMORY:gsskit-proxyd/" + svc.Name + "/" + strconv.FormatUint(uint64(targetUID), 10)
+		env.store["ccache"] = "MEMORY:" + c.d.memPrefix + "/" + svc.Name + "/" + strconv.FormatUint(uint64(targetUID), 10)
 	}
 	return env, nil
 }

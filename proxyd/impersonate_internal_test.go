@@ -3,6 +3,7 @@ package proxyd
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -36,7 +37,7 @@ func TestCredAllowed(t *testing.T) {
 	}
 	host, err := reg.AcquireCredential(ctx, &gss.CredentialConfig{
 		Name: hostName, Usage: gss.CredBoth, Mechs: gss.OIDSet{gss.MechKrb5},
-		Store: gss.CredStore{"keytab": r.Keytab("host/localhost"), "client_keytab": r.Keytab("host/localhost"), "ccache": "MEMORY:credallowed"},
+		Store: gss.CredStore{"keytab": r.Keytab("host/localhost"), "client_keytab": r.Keytab("host/localhost"), "ccache": "FILE:" + filepath.Join(t.TempDir(), "ccache")},
 	})
 	if err != nil {
 		t.Fatal(err)
