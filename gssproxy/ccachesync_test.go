@@ -14,9 +14,9 @@ import (
 // credential it holds: a service with allow_client_ccache_sync returns the
 // credential with the service ticket the first context got, and the
 // interposer sends that one, not the handle it acquired, with its next
-// context, which then needs nothing new, so nothing comes back. (The C
-// plugin also writes the credential into the default ccache; the Go
-// interposer keeps daemon handles in the process only, see Interposer.)
+// context, which then needs nothing new, so nothing comes back. Both
+// plugins also keep the synced credential in the ccache; see
+// TestInterposerKeepsHandleInCCache.
 func TestInterposerUsesSyncedCred(t *testing.T) {
 	for _, dk := range proxytest.DaemonKinds {
 		t.Run(dk.Name, func(t *testing.T) {

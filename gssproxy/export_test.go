@@ -25,3 +25,13 @@ func (c *Client) ConnForTest(i int) any {
 	}
 	return c.conns[i]
 }
+
+var (
+	DecodeStoredCredForTest    = decodeStoredCred
+	RetrieveRemoteCredForTest  = retrieveRemoteCred
+	FindStoredCredForTest      = findStoredCred
+	StoreRemoteCredForTest     = storeRemoteCred
+	ParseEntryPrincipalForTest = parseEntryPrincipal
+	SameRemoteCredForTest      = sameRemoteCred
+	MaxStoredCredForTest       = maxStoredCred
+)

@@ -78,6 +78,11 @@ type InterposerConfig struct {
 	Client *Client
 	// Behavior is where the work happens; "" means BehaviorFromEnv().
 	Behavior Behavior
+	// CCacheName is the credential cache that keeps the daemon's handle
+	// for default credentials, as the C plugin keeps it in the default
+	// ccache; "" means the default cache of the registry's Kerberos
+	// mechanism (KRB5CCNAME, default_ccache_name, FILE:/tmp/krb5cc_<uid>).
+	CCacheName string
 }
 
 // Interposer is the gss-proxy interposer mechanism. Register it with
@@ -85,18 +90,22 @@ type InterposerConfig struct {
 // mechanism, never called directly.
 //
 // Credentials acquired through the daemon hold its opaque handle
-// (gssx_cred) and live only in this process: unlike the C plugin, the
-// handle is not written into the default ccache, so Export and Store of a
-// daemon-held credential are GSS_S_UNAVAILABLE. A credential the daemon
-// returns updated from INIT_SEC_CONTEXT (sync_creds, for a service with
-// allow_client_ccache_sync) replaces the handle held, so later contexts
-// reuse the tickets the daemon got. Per-message calls need the
+// (gssx_cred). As the C plugin does, the interposer keeps that handle in
+// the credential cache (see ccache.go for the entry and when it is
+// written) and hands a stored one back to the daemon on the next
+// acquisition, in this process or another, Go or C. A credential the
+// daemon returns updated from INIT_SEC_CONTEXT (sync_creds, for a service
+// with allow_client_ccache_sync) replaces the handle held and the stored
+// one, so later contexts and processes reuse the tickets the daemon got.
+// Export of a daemon-held credential is GSS_S_UNAVAILABLE, and Store
+// writes the handle entry, as in the plugin. Per-message calls need the
 // local Kerberos mechanism registered (import gsskit's krb5 package), since
 // established contexts are imported into it.
 type Interposer struct {
-	reg      *gss.Registry
-	client   *Client
-	behavior Behavior
+	reg        *gss.Registry
+	client     *Client
+	behavior   Behavior
+	ccacheName string
 }
 
 // RegisterInterposer adds the interposer to reg, claiming InterposedMechs.
@@ -110,7 +119,7 @@ func RegisterInterposer(reg *gss.Registry, cfg *InterposerConfig) (*Interposer, 
 	if cfg == nil {
 		cfg = &InterposerConfig{}
 	}
-	ip := &Interposer{reg: reg, client: cfg.Client, behavior: cfg.Behavior}
+	ip := &Interposer{reg: reg, client: cfg.Client, behavior: cfg.Behavior, ccacheName: cfg.CCacheName}
 	if ip.client == nil {
 		ip.client = NewClient(nil)
 	}
@@ -366,6 +375,12 @@ type cred struct {
 	mech  gss.OID
 	usage gss.CredUsage
 
+	// Where the daemon's handle is kept (gpp_cred_handle's store and
+	// default_creds): the cred store's ccache, or with defaultCreds the
+	// default cache; neither means the process only.
+	storeCCache  string
+	defaultCreds bool
+
 	mu     sync.Mutex
 	remote *Cred
 	local  *gss.Credential
@@ -438,11 +453,26 @@ func (c *cred) Export() ([]byte, error) {
 	return local.Export()
 }
 
+// Store of a daemon-held credential writes its handle entry, as
+// gssi_store_cred_into does: into the store's ccache, else, if asked to
+// make it the default, into the default cache.
 func (c *cred) Store(store gss.CredStore, usage gss.CredUsage, overwrite, makeDefault bool) error {
-	_, local, _ := c.snapshot()
+	remote, local, _ := c.snapshot()
 	if local == nil {
-		return gss.NewError(gss.Unavailable, 0, c.mech,
-			"a credential held by the gss-proxy daemon cannot be stored locally")
+		if remote == nil {
+			return gss.NewError(gss.NoCred, 0, c.mech, "the credential was released")
+		}
+		ccName := store["ccache"]
+		if ccName == "" && makeDefault {
+			ccName = c.ip.defaultCCacheName()
+		}
+		if ccName == "" {
+			return gss.WrapError(gss.Failure, 0, c.mech, "storing the gss-proxy credential", errNoCCache)
+		}
+		if err := storeRemoteCred(ccName, remote); err != nil {
+			return gss.WrapError(gss.Failure, 0, c.mech, "storing the gss-proxy credential", err)
+		}
+		return nil
 	}
 	_, err := local.Store(&gss.StoreConfig{Mech: c.ip.special(c.mech), Usage: usage, Overwrite: overwrite,
 		Default: makeDefault, Store: store})
@@ -473,26 +503,52 @@ func (ip *Interposer) AcquireCred(ctx context.Context, req *gss.MechCredRequest)
 // AcquireCredByMech follows gssi_acquire_cred_from: LOCAL_ONLY and
 // LOCAL_FIRST try the local mechanism first, the others the daemon first;
 // the *_FIRST behaviours fall back to the other side, and when both fail
-// the first side's error is the one reported.
+// the first side's error is the one reported. Unless LOCAL_ONLY, a handle
+// stored in the cache (the cred store's ccache, else the default one)
+// goes to the daemon with the request and makes it REMOTE_FIRST; a cred
+// store that names a ccache holding none makes it LOCAL_FIRST, since that
+// cache then is most likely a local one.
 func (ip *Interposer) AcquireCredByMech(ctx context.Context, mech gss.OID, req *gss.MechCredRequest) (gss.MechCred, error) {
 	var n *name
 	if req.Name != nil {
 		n = ip.asName(mech, req.Name)
 	}
-	c := &cred{ip: ip, mech: mech, usage: req.Usage}
+	storeCC := req.Store["ccache"]
+	c := &cred{ip: ip, mech: mech, usage: req.Usage, storeCCache: storeCC, defaultCreds: storeCC == ""}
+	behavior := ip.behavior
+	var stored *Cred
+	if behavior != LocalOnly {
+		ccName := storeCC
+		if ccName == "" {
+			ccName = ip.defaultCCacheName()
+		}
+		var err error
+		switch stored, err = retrieveRemoteCred(ccName, nil); {
+		case err == nil:
+			behavior = RemoteFirst
+		case storeCC != "":
+			behavior = LocalFirst
+		}
+	}
 	var firstErr error
-	if ip.behavior == LocalOnly || ip.behavior == LocalFirst {
+	if behavior == LocalOnly || behavior == LocalFirst {
 		err := ip.acquireLocal(ctx, c, n, req)
-		if err == nil || ip.behavior == LocalOnly {
+		if err == nil || behavior == LocalOnly {
 			return c, err
 		}
 		firstErr = err
 	}
-	err := ip.acquireRemote(ctx, c, n, req.Usage, req.Lifetime, true)
+	err := ip.acquireRemote(ctx, c, n, req.Usage, req.Lifetime, true, stored)
 	if err == nil {
+		// The plugin fails the acquisition when the handle cannot be
+		// stored, rather than fall back.
+		if err := ip.storeIfChanged(c, stored); err != nil {
+			c.Release()
+			return nil, err
+		}
 		return c, nil
 	}
-	if ip.behavior == RemoteFirst {
+	if behavior == RemoteFirst {
 		firstErr = err
 		err = ip.acquireLocal(ctx, c, n, req)
 		if err == nil {
@@ -503,6 +559,23 @@ func (ip *Interposer) AcquireCredByMech(ctx context.Context, mech gss.OID, req *
 		return nil, firstErr
 	}
 	return nil, err
+}
+
+// storeIfChanged keeps c's new handle in its cache unless it is the one
+// that was read from there.
+func (ip *Interposer) storeIfChanged(c *cred, stored *Cred) error {
+	remote := c.remoteHandle()
+	if remote == nil || sameRemoteCred(stored, remote) {
+		return nil
+	}
+	ccName, err := ip.credCCache(c)
+	if err == nil {
+		err = storeRemoteCred(ccName, remote)
+	}
+	if err != nil {
+		return gss.WrapError(gss.Failure, 0, c.mech, "keeping the gss-proxy credential in the ccache", err)
+	}
+	return nil
 }
 
 func (ip *Interposer) acquireLocal(ctx context.Context, c *cred, n *name, req *gss.MechCredRequest) error {
@@ -528,8 +601,10 @@ func (ip *Interposer) acquireLocal(ctx context.Context, c *cred, n *name, req *g
 // interposer's traffic, an explicit acquisition names its mechanism and a
 // default one (n == nil, for an initiator or acceptor given none) names
 // neither mechanism nor principal.
-func (ip *Interposer) acquireRemote(ctx context.Context, c *cred, n *name, usage gss.CredUsage, lifetime time.Duration, explicit bool) error {
-	arg := &AcquireCredArg{Usage: CredUsageFromGSS(usage), TimeReq: seconds(lifetime)}
+// A stored handle, if any, goes along as the input credential, so the
+// daemon can reuse what it sealed into it.
+func (ip *Interposer) acquireRemote(ctx context.Context, c *cred, n *name, usage gss.CredUsage, lifetime time.Duration, explicit bool, stored *Cred) error {
+	arg := &AcquireCredArg{InputCredHandle: stored, Usage: CredUsageFromGSS(usage), TimeReq: seconds(lifetime)}
 	if explicit {
 		arg.DesiredMechs = gss.OIDSet{c.mech}
 	}
@@ -560,9 +635,12 @@ func seconds(d time.Duration) uint64 {
 }
 
 // defaultCred is gppint_get_def_creds: the credential an initiator or
-// acceptor uses when the caller gave none.
+// acceptor uses when the caller gave none. A handle stored in the default
+// cache goes to the daemon with the request; a changed one is written back
+// only when one had been stored, as the plugin does, and failing to write
+// it is not fatal here (the plugin's initiator ignores it too).
 func (ip *Interposer) defaultCred(ctx context.Context, mech gss.OID, behavior Behavior, usage gss.CredUsage) (*cred, error) {
-	c := &cred{ip: ip, mech: mech, usage: usage}
+	c := &cred{ip: ip, mech: mech, usage: usage, defaultCreds: true}
 	req := &gss.MechCredRequest{Usage: usage}
 	var firstErr error
 	if behavior == LocalOnly || behavior == LocalFirst {
@@ -572,8 +650,12 @@ func (ip *Interposer) defaultCred(ctx context.Context, mech gss.OID, behavior Be
 		}
 		firstErr = err
 	}
-	err := ip.acquireRemote(ctx, c, nil, usage, 0, false)
+	stored, _ := retrieveRemoteCred(ip.defaultCCacheName(), nil)
+	err := ip.acquireRemote(ctx, c, nil, usage, 0, false, stored)
 	if err == nil {
+		if stored != nil {
+			_ = ip.storeIfChanged(c, stored)
+		}
 		return c, nil
 	}
 	if behavior == RemoteFirst {
@@ -827,6 +909,12 @@ func (c *secCtx) remoteInit(ctx context.Context, in []byte) ([]byte, error) {
 			cr.mu.Lock()
 			cr.remote, cr.got = &nc, time.Now()
 			cr.mu.Unlock()
+			// The context is what the caller asked for; a cache that
+			// cannot take the new handle only costs the next process
+			// a daemon round, so the plugin ignores the failure.
+			if ccName, err := c.ip.credCCache(cr); err == nil {
+				_ = storeRemoteCred(ccName, &nc)
+			}
 		}
 	}
 	if res.Context == nil {
