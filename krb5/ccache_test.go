@@ -96,7 +96,7 @@ func TestCCacheNames(t *testing.T) {
 }
 
 func TestMemoryCCache(t *testing.T) {
-	ref := ccacheRef{"MEMORY", t.Name()}
+	ref := ccacheRef{"MEMORY", t.TempDir()} // memory caches outlive a test; -count=2 must start empty
 	if _, err := loadCCache(ref); err != errCCacheMissing {
 		t.Fatalf("missing memory cache: %v", err)
 	}
