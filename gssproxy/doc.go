@@ -49,7 +49,9 @@
 // GSSPROXY_BEHAVIOR chooses LOCAL_ONLY, LOCAL_FIRST, REMOTE_FIRST (the
 // default) or REMOTE_ONLY, and the *_FIRST behaviours fall back to the other
 // side when the first one fails. Credentials acquired through the daemon
-// are its opaque handles; context establishment goes to the daemon; and
+// are its opaque handles, kept in the credential cache as the C plugin
+// keeps them, so that Go and C programs sharing a ccache hand the same
+// handle back to the daemon; context establishment goes to the daemon; and
 // when the daemon returns an established context, the interposer imports
 // it (MIT's exported format) into the local Kerberos mechanism through the
 // concatenated OID of MIT's interposer rules, so that wrap, unwrap and MICs
