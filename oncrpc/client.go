@@ -6,8 +6,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"sync"
+	"time"
 )
 
 // ErrClientClosed is returned by calls on a Client after Close.
@@ -20,10 +23,23 @@ var ErrClientClosed = errors.New("oncrpc: client closed")
 // A Client does not retransmit or reconnect. When the connection fails,
 // every outstanding and later call returns the error (wrapped), and the
 // caller dials again.
+//
+// On a TCP or Unix connection the callers read the replies themselves:
+// one waiting caller at a time, the reader, waits in the network poller,
+// hands each reply that is not its own to that call's caller, and on its
+// own passes the role to the caller waiting longest, or to nobody, and
+// the next caller to wait takes it. A lone call thus costs no goroutine
+// switch between a reader and its caller. The reader whose context ends
+// is woken by a read deadline in the past; the stream keeps its place in
+// a half-read record for the next reader. Replies that arrive while
+// nobody waits, and the peer hanging up then, are read with the next
+// call. Any other net.Conn is read by a goroutine of its own, since a
+// deadline's error may mean something to the wrapper (it may take it
+// for a dead connection, or lose its place in its own framing).
 type Client struct {
 	conn net.Conn
 	auth Auth
-	rr   *RecordReader
+	rs   *replyStream // used only by the reader
 
 	// wlock is a lock that a caller can stop waiting for when its context
 	// ends; rw is used only while holding it.
@@ -35,18 +51,36 @@ type Client struct {
 	nextXid uint32
 	err     error // why the connection is unusable; nil while it works
 
-	readDone chan struct{}
+	// reader is the call whose caller reads replies or has been handed the
+	// role (nil: nobody; loopReader: the read goroutine, for good), and
+	// waiters are the callers that wait for a reply and could take it,
+	// longest waiting first. While any caller waits, someone reads.
+	reader             *pendingCall
+	waitHead, waitTail *pendingCall
+
+	readDone chan struct{} // closed when the read goroutine ends; nil without one
 }
 
-// pendingCall receives its reply record, or nil once the connection fails.
-// It also holds the call's Encoder, which would escape to the heap anywhere
-// else.
+// pendingCall receives its reply record, nil once the connection fails,
+// or readerRole. It also holds the call's Encoder, which would escape to
+// the heap anywhere else.
 type pendingCall struct {
 	ch  chan *[]byte
 	enc Encoder
+	xid uint32
+
+	waiting    bool // on the Client's list of waiters
+	prev, next *pendingCall
 }
 
 var pendingPool = sync.Pool{New: func() any { return &pendingCall{ch: make(chan *[]byte, 1)} }}
+
+// readerRole, received in place of a reply, makes the caller the reader.
+var readerRole = new([]byte)
+
+// loopReader is the reader of a Client whose read goroutine reads: no call
+// is ever it, so no caller ever reads.
+var loopReader = new(pendingCall)
 
 // Dial connects to address on the named network ("tcp", "unix", ...) and
 // returns a Client for the connection.
@@ -66,23 +100,30 @@ func NewClient(conn net.Conn, cfg *Config) *Client {
 	rand.Read(seed[:])
 	r, w := socketIO(conn)
 	c := &Client{
-		conn:     conn,
-		auth:     cfg.auth(),
-		rr:       NewRecordReader(r, cfg.maxRecordSize()),
-		wlock:    make(chan struct{}, 1),
-		rw:       newRecordWriter(w, cfg.maxFragmentSize()),
-		pending:  make(map[uint32]*pendingCall),
-		nextXid:  binary.BigEndian.Uint32(seed[:]),
-		readDone: make(chan struct{}),
+		conn:    conn,
+		auth:    cfg.auth(),
+		rs:      newReplyStream(r, cfg.maxRecordSize()),
+		wlock:   make(chan struct{}, 1),
+		rw:      newRecordWriter(w, cfg.maxFragmentSize()),
+		pending: make(map[uint32]*pendingCall),
+		nextXid: binary.BigEndian.Uint32(seed[:]),
 	}
-	go c.readLoop()
+	switch conn.(type) {
+	case *net.TCPConn, *net.UnixConn:
+	default:
+		c.reader = loopReader
+		c.readDone = make(chan struct{})
+		go c.readLoop()
+	}
 	return c
 }
 
 // Close closes the connection. Outstanding calls return ErrClientClosed.
 func (c *Client) Close() error {
 	c.fail(ErrClientClosed)
-	<-c.readDone
+	if c.readDone != nil {
+		<-c.readDone
+	}
 	return nil
 }
 
@@ -118,28 +159,20 @@ func (c *Client) call(ctx context.Context, auth Auth, prog, vers, proc uint32, a
 		return err
 	}
 	p := pendingPool.Get().(*pendingCall)
-	xid, err := c.register(p)
-	if err != nil {
+	if err := c.register(p); err != nil {
 		pendingPool.Put(p)
 		return err
 	}
 
-	ca, err := c.send(ctx, p, auth, xid, prog, vers, proc, args)
+	ca, err := c.send(ctx, p, auth, args, prog, vers, proc)
 	if err != nil {
-		c.abandon(xid, p)
+		c.abandon(p)
 		return err
 	}
 
-	var rb *[]byte
-	select {
-	case rb = <-p.ch:
-	case <-ctx.Done():
-		c.abandon(xid, p)
-		return ctx.Err()
-	}
-	pendingPool.Put(p)
-	if rb == nil {
-		return c.failure()
+	rb, err := c.await(ctx, p)
+	if err != nil {
+		return err
 	}
 	defer putBuf(rb)
 	return decodeResult(*rb, ca, res)
@@ -169,11 +202,11 @@ func decodeResult(reply []byte, ca CallAuth, res Unmarshaler) error {
 }
 
 // register assigns an unused xid to p.
-func (c *Client) register(p *pendingCall) (uint32, error) {
+func (c *Client) register(p *pendingCall) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
-		return 0, c.errLocked()
+		return c.errLocked()
 	}
 	for {
 		c.nextXid++
@@ -181,21 +214,192 @@ func (c *Client) register(p *pendingCall) (uint32, error) {
 			break
 		}
 	}
-	c.pending[c.nextXid] = p
-	return c.nextXid, nil
+	p.xid = c.nextXid
+	c.pending[p.xid] = p
+	return nil
+}
+
+// await waits for the reply to the call p, which has been sent, as the
+// reader if nobody reads. It gives p back to the pool.
+func (c *Client) await(ctx context.Context, p *pendingCall) (*[]byte, error) {
+	c.mu.Lock()
+	switch {
+	case c.pending[p.xid] != p:
+		// Answered, or failed, while being sent.
+		c.mu.Unlock()
+		return c.received(p, <-p.ch)
+	case c.reader == nil:
+		c.reader = p
+		c.mu.Unlock()
+		return c.read(ctx, p)
+	}
+	c.enqueue(p)
+	c.mu.Unlock()
+	select {
+	case rb := <-p.ch:
+		if rb == readerRole {
+			return c.read(ctx, p)
+		}
+		return c.received(p, rb)
+	case <-ctx.Done():
+		c.abandon(p)
+		return nil, ctx.Err()
+	}
+}
+
+// received ends the wait of p for a reply that came on its channel.
+func (c *Client) received(p *pendingCall, rb *[]byte) (*[]byte, error) {
+	pendingPool.Put(p)
+	if rb == nil {
+		return nil, c.failure()
+	}
+	return rb, nil
+}
+
+// read makes p's caller, the reader, read replies until its own arrives,
+// the connection fails or ctx ends, and then pass the role on. It gives p
+// back to the pool.
+func (c *Client) read(ctx context.Context, p *pendingCall) (*[]byte, error) {
+	defer pendingPool.Put(p)
+	if ctx.Done() != nil {
+		if ctx.Err() != nil {
+			c.mu.Lock()
+			c.withdraw(p)
+			c.mu.Unlock()
+			return nil, ctx.Err()
+		}
+		// A stop that comes too late lets interrupt run once p has moved
+		// on, perhaps to another call as the reader: that reader finds its
+		// own context alive and reads on.
+		stop := context.AfterFunc(ctx, func() { c.interrupt(p) })
+		defer stop()
+	}
+	return c.readReplies(ctx, p)
+}
+
+func (c *Client) readLoop() {
+	defer close(c.readDone)
+	c.readReplies(context.Background(), loopReader)
+}
+
+// readReplies reads replies and gives each to its caller until the one to
+// p arrives, the connection fails or ctx ends, and then passes the
+// reader's role on.
+func (c *Client) readReplies(ctx context.Context, p *pendingCall) (*[]byte, error) {
+	for {
+		rb, err := c.rs.next()
+		if err != nil {
+			if p != loopReader && errors.Is(err, os.ErrDeadlineExceeded) {
+				if !c.stopReading(ctx, p) {
+					continue
+				}
+				return nil, ctx.Err()
+			}
+			c.fail(fmt.Errorf("oncrpc: receiving reply: %w", err))
+			c.mu.Lock()
+			c.passRole()
+			c.mu.Unlock()
+			return nil, c.failure()
+		}
+		mine, ok := c.deliver(rb, p)
+		if !mine && ok {
+			continue
+		}
+		c.mu.Lock()
+		c.passRole()
+		c.mu.Unlock()
+		if !ok {
+			return nil, c.failure()
+		}
+		return rb, nil
+	}
+}
+
+// deliver gives the reply rb to its caller, unless that is the reader p
+// (mine) or nobody waits for it any more. ok is false once the connection
+// has failed.
+func (c *Client) deliver(rb *[]byte, p *pendingCall) (mine, ok bool) {
+	if len(*rb) < 4 {
+		putBuf(rb)
+		return false, true
+	}
+	xid := binary.BigEndian.Uint32(*rb)
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		putBuf(rb)
+		return false, false
+	}
+	q := c.pending[xid]
+	if q != nil {
+		delete(c.pending, xid)
+		c.unwait(q)
+	}
+	c.mu.Unlock()
+	switch q {
+	case p:
+		return true, true
+	case nil:
+		// The reply to a call whose caller gave up.
+		putBuf(rb)
+	default:
+		q.ch <- rb
+	}
+	return false, true
+}
+
+// interrupt wakes the reader p, whose context ended, from its read.
+func (c *Client) interrupt(p *pendingCall) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reader == p {
+		c.conn.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+// stopReading, after an interrupt woke the reader p, reports whether p
+// withdraws because ctx ended. The deadline is cleared with c.mu held, as
+// interrupt sets it, so that it cannot be left set for a reader that reads
+// on.
+func (c *Client) stopReading(ctx context.Context, p *pendingCall) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.conn.SetReadDeadline(time.Time{})
+	if ctx.Err() == nil {
+		return false
+	}
+	c.withdraw(p)
+	return true
+}
+
+// withdraw, with c.mu held, withdraws the reader p, which will not wait
+// for its reply, and passes the role on.
+func (c *Client) withdraw(p *pendingCall) {
+	if c.pending[p.xid] == p {
+		delete(c.pending, p.xid)
+	}
+	c.passRole()
 }
 
 // abandon withdraws a call that will not wait for its reply. If the reply
 // is already being delivered, it is received and discarded so that p can
-// be reused.
-func (c *Client) abandon(xid uint32, p *pendingCall) {
+// be reused. It gives p back to the pool.
+func (c *Client) abandon(p *pendingCall) {
 	c.mu.Lock()
-	mine := c.pending[xid] == p
-	if mine {
-		delete(c.pending, xid)
+	c.unwait(p)
+	answered := c.pending[p.xid] != p
+	if !answered {
+		delete(c.pending, p.xid)
+	}
+	if c.reader == p {
+		// Handed the role just now, as the context ended. Nothing else
+		// comes for a reader: it reads its own reply, and fail leaves it.
+		<-p.ch
+		c.passRole()
+		answered = false
 	}
 	c.mu.Unlock()
-	if !mine {
+	if answered {
 		if rb := <-p.ch; rb != nil {
 			putBuf(rb)
 		}
@@ -203,11 +407,53 @@ func (c *Client) abandon(xid uint32, p *pendingCall) {
 	pendingPool.Put(p)
 }
 
+// passRole, with c.mu held, hands the reader's role to the caller waiting
+// longest, or to nobody.
+func (c *Client) passRole() {
+	if c.reader == loopReader {
+		return
+	}
+	c.reader = c.waitHead
+	if c.reader != nil {
+		c.unwait(c.reader)
+		c.reader.ch <- readerRole
+	}
+}
+
+// enqueue, with c.mu held, adds p to the waiters.
+func (c *Client) enqueue(p *pendingCall) {
+	p.waiting, p.prev, p.next = true, c.waitTail, nil
+	if c.waitTail != nil {
+		c.waitTail.next = p
+	} else {
+		c.waitHead = p
+	}
+	c.waitTail = p
+}
+
+// unwait, with c.mu held, takes p off the waiters if it is on.
+func (c *Client) unwait(p *pendingCall) {
+	if !p.waiting {
+		return
+	}
+	if p.prev != nil {
+		p.prev.next = p.next
+	} else {
+		c.waitHead = p.next
+	}
+	if p.next != nil {
+		p.next.prev = p.prev
+	} else {
+		c.waitTail = p.prev
+	}
+	p.waiting, p.prev, p.next = false, nil, nil
+}
+
 // send encodes and writes a call. The write lock is held from MarshalCred
 // to the end of the write, so calls leave in the order their credentials
 // were made: RPCSEC_GSS servers drop sequence numbers that fall too far
 // behind, and concurrent callers must not reorder them.
-func (c *Client) send(ctx context.Context, p *pendingCall, auth Auth, xid, prog, vers, proc uint32, args Marshaler) (CallAuth, error) {
+func (c *Client) send(ctx context.Context, p *pendingCall, auth Auth, args Marshaler, prog, vers, proc uint32) (CallAuth, error) {
 	select {
 	case c.wlock <- struct{}{}:
 	case <-ctx.Done():
@@ -223,7 +469,7 @@ func (c *Client) send(ctx context.Context, p *pendingCall, auth Auth, xid, prog,
 		e.Reset(nil)
 		putBuf(bp)
 	}()
-	appendCallPrefix(e, xid, prog, vers, proc)
+	appendCallPrefix(e, p.xid, prog, vers, proc)
 	hdr, ca, err := auth.MarshalCred(e.b)
 	if err != nil {
 		return nil, err
@@ -244,37 +490,9 @@ func (c *Client) send(ctx context.Context, p *pendingCall, auth Auth, xid, prog,
 	return ca, nil
 }
 
-func (c *Client) readLoop() {
-	defer close(c.readDone)
-	for {
-		bp := getBuf()
-		rec, err := c.rr.ReadRecord(*bp)
-		*bp = rec
-		if err != nil {
-			putBuf(bp)
-			c.fail(fmt.Errorf("oncrpc: receiving reply: %w", err))
-			return
-		}
-		if len(rec) < 4 {
-			putBuf(bp)
-			continue
-		}
-		xid := binary.BigEndian.Uint32(rec)
-		c.mu.Lock()
-		p := c.pending[xid]
-		delete(c.pending, xid)
-		c.mu.Unlock()
-		if p == nil {
-			// The reply to a call whose caller gave up.
-			putBuf(bp)
-			continue
-		}
-		p.ch <- bp
-	}
-}
-
 // fail makes the connection unusable for the reason err (the first reason
-// wins) and ends every outstanding call.
+// wins) and ends every outstanding call. The reader learns of it when its
+// read fails on the closed connection, or when it next takes c.mu.
 func (c *Client) fail(err error) {
 	c.mu.Lock()
 	if c.err == nil {
@@ -282,10 +500,16 @@ func (c *Client) fail(err error) {
 	}
 	pending := c.pending
 	c.pending = make(map[uint32]*pendingCall)
+	for _, p := range pending {
+		c.unwait(p)
+	}
+	reader := c.reader
 	c.mu.Unlock()
 	c.conn.Close()
 	for _, p := range pending {
-		p.ch <- nil
+		if p != reader {
+			p.ch <- nil
+		}
 	}
 }
 
@@ -296,3 +520,103 @@ func (c *Client) failure() error {
 }
 
 func (c *Client) errLocked() error { return c.err }
+
+// replyStream reads reply records. Unlike a RecordReader it keeps its
+// place when a read fails, so that a reader woken by a deadline can stop
+// in the middle of a record and the next reader go on from there.
+type replyStream struct {
+	r          io.Reader
+	max        int
+	buf        []byte // received bytes are buf[head:tail]
+	head, tail int
+	rec        *[]byte // the record so far; nil between records
+	left       int     // bytes of the current fragment not yet in rec
+	inFrag     bool    // a mark has been read, and its fragment ends at left
+	last       bool    // the current fragment ends the record
+}
+
+func newReplyStream(r io.Reader, maxSize int) *replyStream {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxRecordSize
+	}
+	return &replyStream{r: r, max: maxSize, buf: make([]byte, 16<<10)}
+}
+
+// next returns the next record, in a buffer from getBuf. A stream that
+// ends cleanly between records gives io.EOF; one that ends inside a record
+// gives io.ErrUnexpectedEOF.
+func (s *replyStream) next() (*[]byte, error) {
+	for {
+		if !s.inFrag {
+			if s.tail-s.head < 4 {
+				if err := s.fill(); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			m := binary.BigEndian.Uint32(s.buf[s.head:])
+			s.head += 4
+			if s.rec == nil {
+				s.rec = getBuf()
+			}
+			n := int(m &^ lastFragment)
+			if n > s.max-len(*s.rec) {
+				return nil, ErrRecordTooLarge
+			}
+			s.left, s.last, s.inFrag = n, m&lastFragment != 0, true
+		}
+		switch {
+		case s.left == 0:
+			s.inFrag = false
+			if s.last {
+				rb := s.rec
+				s.rec = nil
+				return rb, nil
+			}
+		case s.head < s.tail:
+			k := min(s.left, s.tail-s.head)
+			*s.rec = append(*s.rec, s.buf[s.head:s.head+k]...)
+			s.head += k
+			s.left -= k
+		case s.left >= len(s.buf):
+			// Straight into the record, growing it only as bytes come (a
+			// mark's claim alone costs no memory).
+			rec := *s.rec
+			chunk := min(s.left, max(readChunk, len(rec)))
+			rec = grow(rec, chunk)
+			n, err := s.r.Read(rec[len(rec) : len(rec)+chunk])
+			*s.rec = rec[:len(rec)+n]
+			s.left -= n
+			if err := s.readErr(n, err); err != nil {
+				return nil, err
+			}
+		default:
+			if err := s.fill(); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// fill reads what has arrived into buf, after the unread bytes (at most a
+// partial mark).
+func (s *replyStream) fill() error {
+	s.tail = copy(s.buf, s.buf[s.head:s.tail])
+	s.head = 0
+	n, err := s.r.Read(s.buf[s.tail:])
+	s.tail += n
+	return s.readErr(n, err)
+}
+
+// readErr is what a read that got n bytes and err means to next: no error
+// if it got bytes (a lasting failure comes back on the next read), and
+// io.ErrUnexpectedEOF for an end inside a record.
+func (s *replyStream) readErr(n int, err error) error {
+	if n > 0 || err == nil {
+		return nil
+	}
+	if err == io.EOF && (s.rec != nil || s.head < s.tail) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
