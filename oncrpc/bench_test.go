@@ -3,8 +3,11 @@ package oncrpc
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -99,6 +102,40 @@ func BenchmarkEcho4K(b *testing.B) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// 4 KiB echoes from 1, 4 and 16 callers sharing one Client over TCP, each
+// with a context that can end, as callers' contexts usually can: the
+// shapes of the echo example's AUTH_NONE runs with -parallel 1, 4 and 16,
+// whose cost lies mostly in how replies reach their callers.
+func BenchmarkEcho4KCallers(b *testing.B) {
+	for _, callers := range []int{1, 4, 16} {
+		b.Run(fmt.Sprintf("tcp/callers=%d", callers), func(b *testing.B) {
+			c := benchServer(b, "tcp")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var calls atomic.Int64
+			var wg sync.WaitGroup
+			b.SetBytes(2 * 4096)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range callers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var args Marshaler = bytesArg(pattern(4096, 1))
+					out := make(bytesArg, 0, 4096)
+					for calls.Add(1) <= int64(b.N) {
+						if err := c.Call(ctx, testProg, 1, procEcho, args, &out); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
 		})
 	}
 }
