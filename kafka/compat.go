@@ -1,12 +1,9 @@
 package kafka
 
 import (
-	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
-	"io"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -21,9 +18,20 @@ import (
 // the request to the upstream's lowest version with the message set turned
 // into a record batch, the response back to the client's version with the
 // record batches turned into the message format that version reads, as a
-// Kafka 3.x broker down-converts. Uncompressed and gzip data convert; other
-// codecs fail the partition with CORRUPT_MESSAGE (Produce) or are dropped
-// (Fetch), and the gateway says so in its log.
+// Kafka 3.x broker down-converts.
+//
+// Every codec converts, both ways, in the byte forms real clients write
+// and read (compat_codec.go): gzip; snappy in snappy-java's framing, raw
+// snappy (librdkafka's) read too; lz4 frames with the header checksum
+// Kafka uses for the magic at hand (KAFKA-3160). A compressed batch goes
+// to the old client as one wrapper message of the same codec, except zstd,
+// which no message set may carry (KIP-110): there a broker answers
+// UNSUPPORTED_COMPRESSION_TYPE, and the old client never gets past those
+// records (a 0.9/0.10 one does not even know the code), so the gateway
+// sends them uncompressed instead. Data that does not decompress, or
+// inflates past maxDecompressed, fails the partition with CORRUPT_MESSAGE
+// (Produce) or ends the partition's data before it (Fetch), and the
+// gateway says so in its log.
 
 const errCorruptMessage int16 = 2
 
@@ -146,10 +154,12 @@ type plainRecord struct {
 	key, value []byte
 }
 
-// messageSetToBatch turns a magic 0/1 message set into one uncompressed
-// record batch (magic 2).
+// messageSetToBatch turns a magic 0/1 message set into one record batch
+// (magic 2), compressed with the codec of the set's first compressed
+// wrapper, as a broker with compression.type=producer keeps the producer's
+// codec. Produce v3 and later take exactly one batch per partition.
 func messageSetToBatch(set []byte) ([]byte, error) {
-	recs, err := readMessageSet(set, 0)
+	recs, codec, err := readMessageSet(set)
 	if err != nil {
 		return nil, err
 	}
@@ -177,13 +187,18 @@ func messageSetToBatch(set []byte) ([]byte, error) {
 		records = binary.AppendVarint(records, int64(len(body)))
 		records = append(records, body...)
 	}
+	if codec != codecNone {
+		if records, err = compress(codec, 2, records); err != nil {
+			return nil, err
+		}
+	}
 	b := make([]byte, 0, 61+len(records))
 	b = binary.BigEndian.AppendUint64(b, 0)          // base offset
 	b = binary.BigEndian.AppendUint32(b, 0)          // length, below
 	b = binary.BigEndian.AppendUint32(b, 0xffffffff) // partition leader epoch
 	b = append(b, 2)                                 // magic
 	b = binary.BigEndian.AppendUint32(b, 0)          // crc, below
-	b = binary.BigEndian.AppendUint16(b, 0)          // attributes
+	b = binary.BigEndian.AppendUint16(b, uint16(codec))
 	b = binary.BigEndian.AppendUint32(b, uint32(len(recs)-1))
 	b = binary.BigEndian.AppendUint64(b, uint64(first))
 	b = binary.BigEndian.AppendUint64(b, uint64(maxTS))
@@ -205,8 +220,20 @@ func appendVarBytes(dst, b []byte) []byte {
 	return append(dst, b...)
 }
 
-// readMessageSet reads magic 0/1 messages, unpacking gzip wrappers.
-func readMessageSet(set []byte, depth int) ([]plainRecord, error) {
+// readMessageSet reads magic 0/1 messages, unpacking compressed wrappers,
+// and returns the codec of the first wrapper (codecNone if none is).
+func readMessageSet(set []byte) ([]plainRecord, byte, error) {
+	r := setReader{budget: maxDecompressed}
+	recs, err := r.read(set, 0)
+	return recs, r.codec, err
+}
+
+type setReader struct {
+	budget int  // what the wrappers may still inflate to, all together
+	codec  byte // the first wrapper's
+}
+
+func (sr *setReader) read(set []byte, depth int) ([]plainRecord, error) {
 	if depth > 1 {
 		return nil, errors.New("nested compressed message sets")
 	}
@@ -221,7 +248,7 @@ func readMessageSet(set []byte, depth int) ([]plainRecord, error) {
 		if crc32.ChecksumIEEE(m[4:]) != binary.BigEndian.Uint32(m) {
 			return nil, errors.New("message CRC mismatch")
 		}
-		magic, attrs := m[4], m[5]
+		magic, attrs := int8(m[4]), m[5]
 		rest := m[6:]
 		ts := int64(-1)
 		if magic == 1 {
@@ -241,26 +268,24 @@ func readMessageSet(set []byte, depth int) ([]plainRecord, error) {
 		if err != nil {
 			return nil, err
 		}
-		switch attrs & 7 {
-		case 0:
+		codec := attrs & 7
+		if codec == codecNone {
 			out = append(out, plainRecord{ts: ts, key: key, value: value})
-		case 1:
-			zr, err := gzip.NewReader(bytes.NewReader(value))
-			if err != nil {
-				return nil, err
-			}
-			inner, err := io.ReadAll(io.LimitReader(zr, 64<<20))
-			if err != nil {
-				return nil, err
-			}
-			recs, err := readMessageSet(inner, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, recs...)
-		default:
-			return nil, errors.New("compression codec " + strconv.Itoa(int(attrs&7)) + " is not converted")
+			continue
 		}
+		inner, err := decompress(codec, magic, value, sr.budget)
+		if err != nil {
+			return nil, err
+		}
+		sr.budget -= len(inner)
+		if sr.codec == codecNone {
+			sr.codec = codec
+		}
+		recs, err := sr.read(inner, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
 	}
 	return out, nil
 }
@@ -281,7 +306,10 @@ func readBytes32(b []byte) ([]byte, []byte, error) {
 }
 
 // batchesToMessageSet turns record batches into a message set of the given
-// magic, with absolute offsets; control batches are left out.
+// magic, with absolute offsets; control batches are left out. A compressed
+// batch becomes one wrapper message of its codec, as a broker
+// down-converts, but zstd batches become plain messages (see the top of
+// this file).
 func batchesToMessageSet(batches []byte, magic int8) ([]byte, error) {
 	var out []byte
 	for len(batches) >= 61 {
@@ -300,29 +328,63 @@ func batchesToMessageSet(batches []byte, magic int8) ([]byte, error) {
 			continue // transaction markers are not messages
 		}
 		firstTS := int64(binary.BigEndian.Uint64(b[27:]))
+		maxTS := int64(binary.BigEndian.Uint64(b[35:]))
 		n := int(int32(binary.BigEndian.Uint32(b[57:])))
 		recs := b[61:]
-		switch attrs & 7 {
-		case 0:
-		case 1:
-			zr, err := gzip.NewReader(bytes.NewReader(recs))
-			if err != nil {
+		codec := byte(attrs & 7)
+		if codec != codecNone {
+			var err error
+			if recs, err = decompress(codec, 2, recs, maxDecompressed); err != nil {
 				return out, err
 			}
-			if recs, err = io.ReadAll(io.LimitReader(zr, 64<<20)); err != nil {
-				return out, err
-			}
-		default:
-			return out, errors.New("compression codec " + strconv.Itoa(int(attrs&7)) + " is not converted")
 		}
+		// Magic 1 carries the batch's timestamp type: with log append
+		// time every message has the batch's maximum timestamp.
+		var msgAttrs byte
+		logAppend := attrs&0x08 != 0
+		if logAppend && magic > 0 {
+			msgAttrs = 0x08
+		}
+		wrap := codec
+		if codec == codecZstd {
+			wrap = codecNone
+		}
+		var inner []byte
+		last := int64(-1)
 		for i := 0; i < n; i++ {
 			r, rest, err := readRecord(recs)
 			if err != nil {
 				return out, err
 			}
 			recs = rest
-			out = appendMessage(out, base+r.offsetDelta, magic, firstTS+r.tsDelta, r.key, r.value)
+			off, ts := base+r.offsetDelta, firstTS+r.tsDelta
+			if logAppend {
+				ts = maxTS
+			}
+			if wrap == codecNone {
+				out = appendMessageAttrs(out, off, magic, msgAttrs, ts, r.key, r.value)
+				continue
+			}
+			// Inside a magic 1 wrapper offsets are relative to the
+			// batch's base (KIP-31); magic 0 keeps absolute ones.
+			inOff := off
+			if magic > 0 {
+				inOff = off - base
+			}
+			inner = appendMessageAttrs(inner, inOff, magic, msgAttrs, ts, r.key, r.value)
+			last = off
 		}
+		if wrap == codecNone || last < 0 {
+			continue
+		}
+		value, err := compress(wrap, magic, inner)
+		if err != nil {
+			return out, err
+		}
+		// The wrapper has the last inner offset, from which readers
+		// count the relative ones back, and the batch's maximum
+		// timestamp.
+		out = appendMessageAttrs(out, last, magic, wrap|msgAttrs, maxTS, nil, value)
 	}
 	return out, nil
 }
@@ -384,12 +446,16 @@ func varBytes(b []byte) ([]byte, []byte, bool) {
 
 // appendMessage appends one magic 0/1 message with its offset and size.
 func appendMessage(dst []byte, offset int64, magic int8, ts int64, key, value []byte) []byte {
+	return appendMessageAttrs(dst, offset, magic, 0, ts, key, value)
+}
+
+func appendMessageAttrs(dst []byte, offset int64, magic int8, attrs byte, ts int64, key, value []byte) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, uint64(offset))
 	sizeAt := len(dst)
 	dst = binary.BigEndian.AppendUint32(dst, 0)
 	crcAt := len(dst)
 	dst = binary.BigEndian.AppendUint32(dst, 0)
-	dst = append(dst, byte(magic), 0)
+	dst = append(dst, byte(magic), attrs)
 	if magic == 1 {
 		dst = binary.BigEndian.AppendUint64(dst, uint64(ts))
 	}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/gsskit/gsskit/internal/krbtest"
 	_ "github.com/gsskit/gsskit/krb5"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // kcat (librdkafka 2.0 with Cyrus SASL's GSSAPI) through the gateway, in
@@ -288,4 +291,106 @@ func TestKcatSessionLifetime(t *testing.T) {
 	}
 	st := e.gw.Stats().Auth
 	t.Logf("%d messages over %d authentications, %d expired sessions", len(sent), st.Authentications, st.Expirations)
+}
+
+// TestKcatLegacyCodecs: librdkafka in the legacy flow (Produce v1 and
+// Fetch v1, magic 0 message sets) produces with each codec and consumes
+// what it produced. The broker keeps the producer's codec, so the consume
+// turns a compressed batch back into a wrapper message of that codec:
+// librdkafka's raw snappy and broken-HC lz4 are read, and it reads the
+// gateway's snappy-java framing and broken-HC lz4.
+func TestKcatLegacyCodecs(t *testing.T) {
+	codecs := []struct {
+		name string
+		kgo  uint8 // franz-go's number for the stored batches' codec
+	}{{"gzip", 1}, {"snappy", 2}, {"lz4", 3}}
+	var topics []string
+	for _, c := range codecs {
+		topics = append(topics, "kcat-legacy-"+c.name)
+	}
+	e := startKafka(t, 0, topics...)
+	legacy := []string{"-X", "api.version.request=false", "-X", "broker.version.fallback=0.9.0"}
+	for i, c := range codecs {
+		t.Run(c.name, func(t *testing.T) {
+			topic := topics[i]
+			var msgs []string
+			for j := 0; j < 30; j++ {
+				msgs = append(msgs, fmt.Sprintf("%s message %d %s", topic, j, strings.Repeat(strconv.Itoa(j), j*3)))
+			}
+			// Past a 64 KiB lz4 block and a 32 KiB snappy-java chunk.
+			var big strings.Builder
+			for j := 0; big.Len() < 150<<10; j++ {
+				fmt.Fprintf(&big, "%d:%x,", j, j*j)
+			}
+			msgs = append(msgs[:10], append([]string{big.String()}, msgs[10:]...)...)
+			before := e.gw.Stats().Auth.ByFlow[FlowLegacy]
+			args := append([]string{"-P", "-t", topic, "-X", "compression.codec=" + c.name}, legacy...)
+			if _, err := kcat(t, e, e.addr, strings.Join(msgs, "\n")+"\n", args...); err != nil {
+				t.Fatal(err)
+			}
+			args = append([]string{"-C", "-t", topic, "-o", "beginning", "-e", "-q"}, legacy...)
+			out, err := kcat(t, e, e.addr, "", args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Split(strings.TrimRight(out, "\n"), "\n")
+			if len(got) != len(msgs) {
+				t.Fatalf("consumed %d messages, produced %d", len(got), len(msgs))
+			}
+			for j := range msgs {
+				if got[j] != msgs[j] {
+					t.Fatalf("message %d: consumed %d bytes %.60q, produced %d bytes %.60q", j, len(got[j]), got[j], len(msgs[j]), msgs[j])
+				}
+			}
+			if n := e.gw.Stats().Auth.ByFlow[FlowLegacy] - before; n < 2 {
+				t.Fatalf("legacy flow used %d times", n)
+			}
+			// librdkafka sends a set uncompressed when compressing does
+			// not pay, as for a lone short message.
+			stored := storedCodecs(t, e, topic, len(msgs))
+			delete(stored, 0)
+			if len(stored) != 1 || !stored[c.kgo] {
+				t.Fatalf("the broker holds compressed batches of codecs %v, want %d", stored, c.kgo)
+			}
+		})
+	}
+}
+
+// storedCodecs reads the topic from the broker directly and returns the
+// codecs of its batches.
+func storedCodecs(t *testing.T, e *kafkaEnv, topic string, n int) map[uint8]bool {
+	t.Helper()
+	codecs := map[uint8]bool{}
+	var mu sync.Mutex
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.cluster.ListenAddrs()[0]), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.WithHooks(batchHook(func(m kgo.FetchBatchMetrics) {
+			mu.Lock()
+			codecs[m.CompressionType] = true
+			mu.Unlock()
+		})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for got := 0; got < n; {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("read %d of %d records from the broker", got, n)
+		}
+		for _, fe := range fs.Errors() {
+			t.Fatal(fe.Err)
+		}
+		got += fs.NumRecords()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return codecs
+}
+
+type batchHook func(kgo.FetchBatchMetrics)
+
+func (h batchHook) OnFetchBatchRead(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.FetchBatchMetrics) {
+	h(m)
 }
