@@ -349,10 +349,15 @@ func unlz4(data []byte, magic int8, limit int) ([]byte, error) {
 			out = append(out, blk...)
 			continue
 		}
-		if buf == nil {
-			buf = make([]byte, blockMax)
+		// A block byte gives at most 255 (a match length byte), so the
+		// buffer follows the data that came, not the block size the
+		// descriptor claims: a few bytes claiming 4 MiB blocks get no
+		// 4 MiB.
+		need := min(blockMax, 256*len(blk))
+		if cap(buf) < need {
+			buf = make([]byte, need)
 		}
-		m, err := lz4.UncompressBlock(blk, buf)
+		m, err := lz4.UncompressBlock(blk, buf[:need])
 		if err != nil {
 			return nil, err
 		}

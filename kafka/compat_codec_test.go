@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -570,4 +571,50 @@ func mustCompress(t *testing.T, codec byte, data []byte) []byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestLZ4BlockBuffer: the buffer a compressed block inflates into follows
+// the block's own length, not the block size the frame descriptor claims:
+// a 30-byte frame that claims 4 MiB blocks costs no 4 MiB.
+func TestLZ4BlockBuffer(t *testing.T) {
+	frame := []byte{0x04, 0x22, 0x4d, 0x18, lz4FLG, 0x70}
+	frame = append(frame, lz4HC(frame, false))
+	var c lz4.Compressor
+	buf := make([]byte, lz4.CompressBlockBound(64))
+	data := bytes.Repeat([]byte("tiny "), 12)
+	n, err := c.CompressBlock(data, buf)
+	if err != nil || n == 0 || n >= len(data) {
+		t.Fatalf("%d %v", n, err)
+	}
+	frame = binary.LittleEndian.AppendUint32(frame, uint32(n))
+	frame = append(frame, buf[:n]...)
+	frame = binary.LittleEndian.AppendUint32(frame, 0)
+	if got, err := unlz4(frame, 1, maxDecompressed); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("%q %v", got, err)
+	}
+	const runs = 20
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		unlz4(frame, 1, maxDecompressed)
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / runs; per > 64<<10 {
+		t.Fatalf("a %d-byte frame allocates %d KiB", len(frame), per>>10)
+	}
+	// The most an lz4 block inflates (runs of one byte), in blocks of
+	// each size, still fits.
+	zeros := make([]byte, 9<<20)
+	for _, size := range []lz4.BlockSize{lz4.Block64Kb, lz4.Block256Kb, lz4.Block1Mb, lz4.Block4Mb} {
+		var b bytes.Buffer
+		w := lz4.NewWriter(&b)
+		if err := w.Apply(lz4.BlockSizeOption(size)); err != nil {
+			t.Fatal(err)
+		}
+		w.Write(zeros)
+		w.Close()
+		if got, err := unlz4(b.Bytes(), 1, maxDecompressed); err != nil || !bytes.Equal(got, zeros) {
+			t.Fatalf("%v: %d bytes, %v", size, len(got), err)
+		}
+	}
 }
