@@ -130,10 +130,11 @@ func (g *Gateway) downconvert(dst []byte, corr int32, body []byte, p pending) ([
 		if p.version < 2 {
 			magic = 0
 		}
+		budget := maxDecompressed // for the whole response
 		for i := range r.Topics {
 			for j := range r.Topics[i].Partitions {
 				part := &r.Topics[i].Partitions[j]
-				set, err := batchesToMessageSet(part.RecordBatches, magic)
+				set, err := convertBatches(part.RecordBatches, magic, &budget)
 				if err != nil {
 					g.log.Warn("kafka gateway: cannot convert fetched batches", "topic", r.Topics[i].Topic, "error", err)
 				}
@@ -311,6 +312,17 @@ func readBytes32(b []byte) ([]byte, []byte, error) {
 // down-converts, but zstd batches become plain messages (see the top of
 // this file).
 func batchesToMessageSet(batches []byte, magic int8) ([]byte, error) {
+	budget := maxDecompressed
+	return convertBatches(batches, magic, &budget)
+}
+
+// convertBatches is batchesToMessageSet with what compressed batches may
+// still inflate to, shared by the partitions of one Fetch response: a zstd
+// batch goes out at its inflated size, and a few KiB of them can inflate
+// to gigabytes. The batches past the budget are left out, as a broker
+// leaves out what is past a fetch's size, for the client's next fetch;
+// only a batch that alone inflates past maxDecompressed is an error.
+func convertBatches(batches []byte, magic int8, budget *int) ([]byte, error) {
 	var out []byte
 	for len(batches) >= 61 {
 		base := int64(binary.BigEndian.Uint64(batches))
@@ -333,10 +345,19 @@ func batchesToMessageSet(batches []byte, magic int8) ([]byte, error) {
 		recs := b[61:]
 		codec := byte(attrs & 7)
 		if codec != codecNone {
-			var err error
-			if recs, err = decompress(codec, 2, recs, maxDecompressed); err != nil {
+			if *budget <= 0 {
+				return out, nil
+			}
+			raw, err := decompress(codec, 2, recs, *budget)
+			if errors.Is(err, errTooLarge) && *budget < maxDecompressed {
+				*budget = 0 // the rest of the response too
+				return out, nil
+			}
+			if err != nil {
 				return out, err
 			}
+			*budget -= len(raw)
+			recs = raw
 		}
 		// Magic 1 carries the batch's timestamp type: with log append
 		// time every message has the batch's maximum timestamp.

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math/bits"
 	"slices"
@@ -28,7 +29,8 @@ const (
 )
 
 // maxDecompressed bounds what one wrapper message or one record batch may
-// inflate to, and on the Produce side what one partition's message set may
+// inflate to, on the Produce side what one partition's message set may
+// inflate to in all, and on the Fetch side what one response's batches may
 // inflate to in all: a few bytes of gzip or zstd can claim gigabytes.
 const maxDecompressed = 64 << 20
 
@@ -73,7 +75,7 @@ func decompress(codec byte, magic int8, data []byte, limit int) ([]byte, error) 
 		return nil, errors.New("unknown compression " + codecName(codec))
 	}
 	if err != nil {
-		return nil, errors.New(codecName(codec) + ": " + err.Error())
+		return nil, fmt.Errorf("%s: %w", codecName(codec), err)
 	}
 	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"runtime"
 	"strings"
@@ -571,6 +572,95 @@ func mustCompress(t *testing.T, codec byte, data []byte) []byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// zeroBatch is a zstd batch at base holding n records of size zero bytes
+// each: a few KiB that inflate to n*size.
+func zeroBatch(t *testing.T, base int64, n, size int) []byte {
+	t.Helper()
+	var raw []byte
+	value := make([]byte, size)
+	for i := range n {
+		var body []byte
+		body = append(body, 0)
+		body = binary.AppendVarint(body, 0)
+		body = binary.AppendVarint(body, int64(i))
+		body = appendVarBytes(body, nil)
+		body = appendVarBytes(body, value)
+		body = binary.AppendVarint(body, 0)
+		raw = binary.AppendVarint(raw, int64(len(body)))
+		raw = append(raw, body...)
+	}
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := kmsg.RecordBatch{
+		FirstOffset: base, PartitionLeaderEpoch: -1, Magic: 2, Attributes: codecZstd,
+		LastOffsetDelta: int32(n - 1), FirstTimestamp: 1700000000000, MaxTimestamp: 1700000000000,
+		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: int32(n), Records: enc.EncodeAll(raw, nil),
+	}
+	b := rb.AppendTo(nil)
+	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32c))
+	return b
+}
+
+// TestFetchConversionBounded: zstd batches go to old fetchers as plain
+// messages, at their inflated size, so a fetch of many small batches that
+// each inflate to just under maxDecompressed must not grow the response
+// without bound. What one response inflates to in all, over its batches
+// and partitions, stays within maxDecompressed; the batches past it are
+// left for the client's next fetch, which starts where this one ended.
+func TestFetchConversionBounded(t *testing.T) {
+	const perBatch = 8 << 20
+	var parts []kmsg.FetchResponseTopicPartition
+	for p := range int32(2) {
+		var batches []byte
+		for i := range int64(6) {
+			batches = append(batches, zeroBatch(t, i*8, 8, perBatch/8)...)
+		}
+		part := kmsg.NewFetchResponseTopicPartition()
+		part.Partition, part.HighWatermark, part.RecordBatches = p, 48, batches
+		parts = append(parts, part)
+	}
+	resp := kmsg.NewPtrFetchResponse()
+	resp.Version = 4
+	topic := kmsg.NewFetchResponseTopic()
+	topic.Topic, topic.Partitions = "bomb", parts
+	resp.Topics = append(resp.Topics, topic)
+	g := &Gateway{log: slog.New(slog.DiscardHandler)}
+	for _, version := range []int16{1, 2} {
+		out, err := g.downconvert(nil, 7, resp.AppendTo(nil), pending{key: KeyFetch, version: version, sent: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, body, err := ParseResponse(out[4:], KeyFetch, version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back := kmsg.NewPtrFetchResponse()
+		back.Version = version
+		if err := back.ReadFrom(body); err != nil {
+			t.Fatal(err)
+		}
+		total := 0
+		for _, p := range back.Topics[0].Partitions {
+			total += len(p.RecordBatches)
+			// What is there is whole messages from the partition's
+			// first offset on.
+			recs, _, err := readMessageSet(p.RecordBatches)
+			if err != nil || len(p.RecordBatches) > 0 && int64(binary.BigEndian.Uint64(p.RecordBatches)) != 0 {
+				t.Fatalf("partition %d: %d records: %v", p.Partition, len(recs), err)
+			}
+		}
+		if total > maxDecompressed {
+			t.Fatalf("fetch v%d: %d MiB of messages from %d KiB of batches", version, total>>20, len(resp.AppendTo(nil))>>10)
+		}
+		if first := back.Topics[0].Partitions[0].RecordBatches; len(first) < perBatch {
+			t.Fatalf("fetch v%d: %d bytes in the first partition, not even its first batch", version, len(first))
+		}
+	}
 }
 
 // TestLZ4BlockBuffer: the buffer a compressed block inflates into follows
