@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"slices"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -33,19 +34,31 @@ import (
 // (Produce) or ends the partition's data before it (Fetch), and the
 // gateway says so in its log.
 
-const errCorruptMessage int16 = 2
+const (
+	errCorruptMessage             int16 = 2
+	errUnsupportedCompressionType int16 = 76
+)
+
+// failedPartition is a produced partition whose message set does not
+// convert: it does not go upstream, and the gateway answers it with code,
+// as a broker of the client's day would have.
+type failedPartition struct {
+	topic     string
+	partition int32
+	code      int16
+}
 
 var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
 // upconvert returns frame rewritten for the upstream, or ok=false when the
-// request goes as it is.
-func (g *Gateway) upconvert(h RequestHeader, body []byte) (out []byte, sent int16, ok bool, err error) {
+// request goes as it is, and the produced partitions the gateway answers.
+func (g *Gateway) upconvert(h RequestHeader, body []byte) (out []byte, sent int16, failed []failedPartition, ok bool, err error) {
 	if h.Key != KeyProduce && h.Key != KeyFetch {
-		return nil, 0, false, nil
+		return nil, 0, nil, false, nil
 	}
 	upMin, known := g.upstreamMin(h.Key)
 	if !known || h.Version >= upMin {
-		return nil, 0, false, nil
+		return nil, 0, nil, false, nil
 	}
 	clientID := ""
 	if h.ClientID != nil {
@@ -57,33 +70,42 @@ func (g *Gateway) upconvert(h RequestHeader, body []byte) (out []byte, sent int1
 		req := kmsg.NewPtrProduceRequest()
 		req.Version = h.Version
 		if err := req.ReadFrom(body); err != nil {
-			return nil, 0, false, err
+			return nil, 0, nil, false, err
 		}
 		for i := range req.Topics {
-			for j := range req.Topics[i].Partitions {
-				p := &req.Topics[i].Partitions[j]
+			t := &req.Topics[i]
+			kept := t.Partitions[:0]
+			for _, p := range t.Partitions {
 				batch, cerr := messageSetToBatch(p.Records)
-				if cerr != nil {
-					g.log.Warn("kafka gateway: cannot convert a produced message set", "topic", req.Topics[i].Topic, "error", cerr)
-					batch = nil // the upstream then fails the partition
+				if cerr == nil {
+					p.Records = batch
+					kept = append(kept, p)
+					continue
 				}
-				p.Records = batch
+				g.log.Warn("kafka gateway: cannot convert a produced message set", "topic", t.Topic, "error", cerr)
+				code := errCorruptMessage
+				if errors.Is(cerr, errZstdMessageSet) {
+					code = errUnsupportedCompressionType
+				}
+				failed = append(failed, failedPartition{t.Topic, p.Partition, code})
 			}
+			t.Partitions = kept
 		}
+		req.Topics = slices.DeleteFunc(req.Topics, func(t kmsg.ProduceRequestTopic) bool { return len(t.Partitions) == 0 })
 		req.Version = upMin
-		return f.AppendRequest(nil, req, h.CorrelationID)[4:], upMin, true, nil
+		return f.AppendRequest(nil, req, h.CorrelationID)[4:], upMin, failed, true, nil
 	default:
 		req := kmsg.NewPtrFetchRequest()
 		req.Version = h.Version
 		if err := req.ReadFrom(body); err != nil {
-			return nil, 0, false, err
+			return nil, 0, nil, false, err
 		}
 		if h.Version < 3 {
 			req.MaxBytes = 1<<31 - 1 // v0-v2 have no response limit
 		}
 		req.IsolationLevel = 0
 		req.Version = upMin
-		return f.AppendRequest(nil, req, h.CorrelationID)[4:], upMin, true, nil
+		return f.AppendRequest(nil, req, h.CorrelationID)[4:], upMin, nil, true, nil
 	}
 }
 
@@ -117,6 +139,18 @@ func (g *Gateway) downconvert(dst []byte, corr int32, body []byte, p pending) ([
 					g.log.Debug("kafka gateway: produce error", "topic", r.Topics[i].Topic, "message", *r.Topics[i].Partitions[j].ErrorMessage)
 				}
 			}
+		}
+		for _, f := range p.failed {
+			i := slices.IndexFunc(r.Topics, func(t kmsg.ProduceResponseTopic) bool { return t.Topic == f.topic })
+			if i < 0 {
+				t := kmsg.NewProduceResponseTopic()
+				t.Topic = f.topic
+				r.Topics = append(r.Topics, t)
+				i = len(r.Topics) - 1
+			}
+			rp := kmsg.NewProduceResponseTopicPartition()
+			rp.Partition, rp.ErrorCode, rp.BaseOffset = f.partition, f.code, -1
+			r.Topics[i].Partitions = append(r.Topics[i].Partitions, rp)
 		}
 		r.Version = p.version
 		return AppendResponse(dst, corr, r), nil

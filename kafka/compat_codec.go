@@ -34,6 +34,8 @@ const (
 // inflate to in all: a few bytes of gzip or zstd can claim gigabytes.
 const maxDecompressed = 64 << 20
 
+var errZstdMessageSet = errors.New("zstd in a magic 0 or 1 message: zstd needs record batches")
+
 var errTooLarge = errors.New("decompressed data above " + strconv.Itoa(maxDecompressed>>20) + " MiB")
 
 func codecName(c byte) string {
@@ -68,7 +70,7 @@ func decompress(codec byte, magic int8, data []byte, limit int) ([]byte, error) 
 		if magic < 2 {
 			// KIP-110: brokers refuse it in message sets, and no
 			// client writes it there.
-			return nil, errors.New("zstd in a magic " + strconv.Itoa(int(magic)) + " message: zstd needs record batches")
+			return nil, errZstdMessageSet
 		}
 		out, err = unzstd(data, limit)
 	default:

@@ -708,3 +708,86 @@ func TestLZ4BlockBuffer(t *testing.T) {
 		}
 	}
 }
+
+// TestProduceConversionErrors: a partition whose message set does not
+// convert is answered by the gateway, with the code a broker of the
+// client's day gives (UNSUPPORTED_COMPRESSION_TYPE for zstd, which a
+// broker refuses below Produce v7, CORRUPT_MESSAGE for what does not
+// decompress or parse), and is not sent upstream as null records, which
+// a Kafka broker does not answer with either code.
+func TestProduceConversionErrors(t *testing.T) {
+	inner := appendMessage(nil, 0, 1, 1, nil, []byte("v"))
+	enc, _ := zstd.NewWriter(nil)
+	sets := map[int32][]byte{
+		0: appendMessage(nil, 0, 1, 1, nil, []byte("good")),
+		1: appendMessageAttrs(nil, 0, 1, codecZstd, 1, nil, enc.EncodeAll(inner, nil)),
+		2: appendMessageAttrs(nil, 0, 1, codecSnappy, 1, nil, []byte("not snappy")),
+	}
+	want := map[int32]int16{0: 0, 1: 76, 2: errCorruptMessage}
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 2, 1, 1000
+	topic := kmsg.NewProduceRequestTopic()
+	topic.Topic = "t"
+	for p := range int32(3) {
+		part := kmsg.NewProduceRequestTopicPartition()
+		part.Partition, part.Records = p, sets[p]
+		topic.Partitions = append(topic.Partitions, part)
+	}
+	req.Topics = append(req.Topics, topic)
+	g := &Gateway{log: slog.New(slog.DiscardHandler),
+		upstreamKeys: []kmsg.ApiVersionsResponseApiKey{{ApiKey: KeyProduce, MinVersion: 3, MaxVersion: 11}}}
+	h := RequestHeader{Key: KeyProduce, Version: 2, CorrelationID: 9}
+	frame, sent, failed, ok, err := g.upconvert(h, req.AppendTo(nil))
+	if err != nil || !ok || sent != 3 {
+		t.Fatalf("sent v%d, %v %v", sent, ok, err)
+	}
+	_, body, err := ParseRequestHeader(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := kmsg.NewPtrProduceRequest()
+	up.Version = 3
+	if err := up.ReadFrom(body); err != nil {
+		t.Fatal(err)
+	}
+	resp := kmsg.NewPtrProduceResponse()
+	resp.Version = 3
+	for _, tp := range up.Topics {
+		rt := kmsg.NewProduceResponseTopic()
+		rt.Topic = tp.Topic
+		for _, p := range tp.Partitions {
+			if p.Partition != 0 || len(p.Records) < 61 || p.Records[16] != 2 {
+				t.Fatalf("partition %d upstream with %d bytes", p.Partition, len(p.Records))
+			}
+			rp := kmsg.NewProduceResponseTopicPartition()
+			rp.Partition, rp.BaseOffset = p.Partition, 42
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	out, err := g.downconvert(nil, 9, resp.AppendTo(nil), pending{key: KeyProduce, version: 2, sent: 3, convert: true, failed: failed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body, err = ParseResponse(out[4:], KeyProduce, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := kmsg.NewPtrProduceResponse()
+	back.Version = 2
+	if err := back.ReadFrom(body); err != nil {
+		t.Fatal(err)
+	}
+	got := map[int32]int16{}
+	for _, rt := range back.Topics {
+		for _, p := range rt.Partitions {
+			if rt.Topic != "t" || (p.ErrorCode != 0) != (p.BaseOffset == -1) {
+				t.Fatalf("%s %+v", rt.Topic, p)
+			}
+			got[p.Partition] = p.ErrorCode
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("codes %v, want %v", got, want)
+	}
+}

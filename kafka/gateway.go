@@ -292,6 +292,7 @@ type pending struct {
 	// convert: the request went upstream as version sent (compat.go).
 	convert bool
 	sent    int16
+	failed  []failedPartition // answered by the gateway, not upstream
 }
 
 func (g *Gateway) serve(ctx context.Context, r *gwRoute, c net.Conn) {
@@ -380,13 +381,13 @@ func (g *Gateway) serve(ctx context.Context, r *gwRoute, c net.Conn) {
 				answered = !ok || acks != 0
 			}
 			p := pending{key: h.Key, version: h.Version, corr: h.CorrelationID}
-			conv, sent, ok, cerr := g.upconvert(h, body)
+			conv, sent, failed, ok, cerr := g.upconvert(h, body)
 			if cerr != nil {
 				log.Info("kafka gateway: an old-version request does not parse", "api", apiName(h.Key), "version", h.Version, "error", cerr)
 				return
 			}
 			if ok {
-				frame, p.convert, p.sent = conv, true, sent
+				frame, p.convert, p.sent, p.failed = conv, true, sent, failed
 			}
 			if answered && !push(p) {
 				return
