@@ -35,9 +35,14 @@ import (
 // nothing were stored, and the next handle it gets overwrites the entry.
 //
 // Where: a "ccache" element of the caller's cred store, else the default
-// cache (KRB5CCNAME, default_ccache_name, FILE:/tmp/krb5cc_<uid>). A
-// credential that came from a cred store without a ccache and is not the
-// default one (impersonation, import, a delegated one) is not stored.
+// cache (KRB5CCNAME, default_ccache_name, FILE:/tmp/krb5cc_<uid>). The
+// plugin's own stores (after an acquisition or a sync) of a credential
+// that came from a cred store without a ccache and is not the default one
+// (impersonation, a delegated one) go nowhere here: plugins before 0.8
+// refused them (ENOMEDIUM), later ones put them in the default cache,
+// which would make another principal's handle the one the next default
+// acquisition hands the daemon. An application's gss_store_cred of any
+// daemon-held credential does go to the default cache, as in the plugin.
 //
 // When: after an ACQUIRE_CRED whose handle differs from the one read (by
 // desired name display, element count and handle reference, as the plugin
@@ -73,7 +78,7 @@ const krb5NTPrincipal = 1
 var errNoStoredCred = errors.New("no gss-proxy credential entry")
 
 // errNoCCache is a store to nowhere: a non-default credential with no
-// ccache in its cred store (the plugin's ENOMEDIUM).
+// ccache in its cred store, after an acquisition or a sync.
 var errNoCCache = errors.New("the credential is not the default one and its cred store names no ccache")
 
 // ccacheNamer is what the Kerberos mechanism offers for finding its

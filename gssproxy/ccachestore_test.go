@@ -451,3 +451,29 @@ func FuzzStoredCred(f *testing.F) {
 		}
 	})
 }
+
+// gss_store_cred of a daemon-held credential with no ccache in the cred
+// store writes into the default cache whether or not it is asked to make
+// it the default, as the C plugin (0.8 and later: gpp_store_remote_creds
+// stores into krb5_cc_default, default_cred only switches a collection's
+// primary cache) and gsskit's own Kerberos mechanism do. A delegated
+// credential, which is not a default one, stores the same way.
+func TestStoreRemoteCredIntoDefaultCache(t *testing.T) {
+	for _, makeDefault := range []bool{false, true} {
+		for _, defaultCreds := range []bool{false, true} {
+			def := "FILE:" + filepath.Join(t.TempDir(), "default.ccache")
+			ip, err := RegisterInterposer(gss.NewRegistry(), &InterposerConfig{Behavior: RemoteOnly, CCacheName: def})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := &Cred{DesiredName: Name{Display: []byte("alice@GSSKIT.TEST")}, HandleRef: []byte("sealed")}
+			if err := ip.RemoteCredForTest(h, defaultCreds).Store(gss.CredStore{}, gss.CredInitiate, true, makeDefault); err != nil {
+				t.Errorf("default %v, default credential %v: %v", makeDefault, defaultCreds, err)
+				continue
+			}
+			if got := storedCredT(t, def); !bytes.Equal(got.HandleRef, h.HandleRef) {
+				t.Errorf("default %v, default credential %v: the default cache holds another handle", makeDefault, defaultCreds)
+			}
+		}
+	}
+}

@@ -1,5 +1,7 @@
 package gssproxy
 
+import "github.com/gsskit/gsskit/gss"
+
 // Internals the external tests (package gssproxy_test) look at. The tests
 // live outside the package because internal/proxytest imports proxyd,
 // which imports this package.
@@ -35,3 +37,11 @@ var (
 	SameRemoteCredForTest      = sameRemoteCred
 	MaxStoredCredForTest       = maxStoredCred
 )
+
+// RemoteCredForTest is a credential element holding the daemon's handle
+// remote, as an acquisition (defaultCreds) or a delegation (not) makes it.
+func (ip *Interposer) RemoteCredForTest(remote *Cred, defaultCreds bool) interface {
+	Store(store gss.CredStore, usage gss.CredUsage, overwrite, makeDefault bool) error
+} {
+	return &cred{ip: ip, mech: gss.MechKrb5, usage: gss.CredInitiate, remote: remote, defaultCreds: defaultCreds}
+}

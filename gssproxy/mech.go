@@ -454,8 +454,11 @@ func (c *cred) Export() ([]byte, error) {
 }
 
 // Store of a daemon-held credential writes its handle entry, as
-// gssi_store_cred_into does: into the store's ccache, else, if asked to
-// make it the default, into the default cache.
+// gssi_store_cred_into does: into the store's ccache, else into the
+// default cache, whether or not the caller asked to make it the default
+// (the plugin's default_cred only switches a collection's primary cache,
+// which FILE and MEMORY caches do not have; gsskit's Kerberos mechanism
+// stores there too).
 func (c *cred) Store(store gss.CredStore, usage gss.CredUsage, overwrite, makeDefault bool) error {
 	remote, local, _ := c.snapshot()
 	if local == nil {
@@ -463,11 +466,8 @@ func (c *cred) Store(store gss.CredStore, usage gss.CredUsage, overwrite, makeDe
 			return gss.NewError(gss.NoCred, 0, c.mech, "the credential was released")
 		}
 		ccName := store["ccache"]
-		if ccName == "" && makeDefault {
-			ccName = c.ip.defaultCCacheName()
-		}
 		if ccName == "" {
-			return gss.WrapError(gss.Failure, 0, c.mech, "storing the gss-proxy credential", errNoCCache)
+			ccName = c.ip.defaultCCacheName()
 		}
 		if err := storeRemoteCred(ccName, remote); err != nil {
 			return gss.WrapError(gss.Failure, 0, c.mech, "storing the gss-proxy credential", err)
