@@ -441,16 +441,15 @@ func (f *fakeDaemon) dropAll() {
 
 func TestClientTimeout(t *testing.T) {
 	f := startFake(t)
+	f.mu.Lock()
 	f.hang = true
+	f.mu.Unlock()
 	c := NewClient(&Config{Socket: f.path, Timeout: 200 * time.Millisecond})
 	defer c.Close()
-	start := time.Now()
+	// The daemon never answers, so only the client's timeout can end the call.
 	_, err := c.IndicateMechs(context.Background())
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, gss.ErrFailure) {
 		t.Fatalf("hung daemon: %v", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("timeout took %v", d)
 	}
 	// The caller's own deadline wins when it is earlier.
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
