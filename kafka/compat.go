@@ -140,7 +140,11 @@ func (g *Gateway) downconvert(dst []byte, corr int32, body []byte, p pending) ([
 				}
 			}
 		}
-		for _, f := range p.failed {
+		var failed []failedPartition
+		if p.failed != nil {
+			failed = *p.failed
+		}
+		for _, f := range failed {
 			i := slices.IndexFunc(r.Topics, func(t kmsg.ProduceResponseTopic) bool { return t.Topic == f.topic })
 			if i < 0 {
 				t := kmsg.NewProduceResponseTopic()

@@ -765,7 +765,7 @@ func TestProduceConversionErrors(t *testing.T) {
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	out, err := g.downconvert(nil, 9, resp.AppendTo(nil), pending{key: KeyProduce, version: 2, sent: 3, convert: true, failed: failed})
+	out, err := g.downconvert(nil, 9, resp.AppendTo(nil), pending{key: KeyProduce, version: 2, sent: 3, convert: true, failed: &failed})
 	if err != nil {
 		t.Fatal(err)
 	}

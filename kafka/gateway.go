@@ -292,7 +292,9 @@ type pending struct {
 	// convert: the request went upstream as version sent (compat.go).
 	convert bool
 	sent    int16
-	failed  []failedPartition // answered by the gateway, not upstream
+	// failed: produced partitions the gateway answers (compat.go), a
+	// pointer to keep pending, which every request queues, small.
+	failed *[]failedPartition
 }
 
 func (g *Gateway) serve(ctx context.Context, r *gwRoute, c net.Conn) {
@@ -387,7 +389,10 @@ func (g *Gateway) serve(ctx context.Context, r *gwRoute, c net.Conn) {
 				return
 			}
 			if ok {
-				frame, p.convert, p.sent, p.failed = conv, true, sent, failed
+				frame, p.convert, p.sent = conv, true, sent
+				if len(failed) > 0 {
+					p.failed = &failed
+				}
 			}
 			if answered && !push(p) {
 				return
