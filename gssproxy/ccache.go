@@ -113,59 +113,18 @@ func (ip *Interposer) credCCache(c *cred) (string, error) {
 }
 
 // parseEntryPrincipal parses a principal in MIT's string syntax the way
-// krb5_parse_name does for the entry: '/' separates components, '@' starts
-// the realm, '\' escapes (\n \t \b \0 are control characters). A name with
-// no realm is refused: MIT would add the default realm, which the
-// interposer does not know, and a guess would make an entry no C reader
-// finds.
+// krb5_parse_name does for the entry. A name with no realm is refused:
+// MIT would add the default realm, which the interposer does not know,
+// and a guess would make an entry no C reader finds.
 func parseEntryPrincipal(s string) (ccache.Principal, error) {
-	p := ccache.Principal{NameType: krb5NTPrincipal}
-	bad := func(why string) (ccache.Principal, error) {
-		return ccache.Principal{}, errors.New("principal " + strconv.Quote(s) + " " + why)
+	p, hasRealm, err := ccache.ParsePrincipal(s, false)
+	switch {
+	case err != nil:
+		return ccache.Principal{}, errors.New("principal " + strconv.Quote(s) + ": " + err.Error())
+	case !hasRealm || p.Realm == "":
+		return ccache.Principal{}, errors.New("principal " + strconv.Quote(s) + " names no realm")
 	}
-	var cur []byte
-	inRealm := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '\\' {
-			i++
-			if i == len(s) {
-				return bad("ends with a lone backslash")
-			}
-			switch e := s[i]; e {
-			case 'n':
-				cur = append(cur, '\n')
-			case 't':
-				cur = append(cur, '\t')
-			case 'b':
-				cur = append(cur, '\b')
-			case '0':
-				cur = append(cur, 0)
-			default:
-				cur = append(cur, e)
-			}
-			continue
-		}
-		switch {
-		case c == '@' && inRealm:
-			return bad("has more than one '@'")
-		case c == '@':
-			p.Components = append(p.Components, string(cur))
-			cur = cur[:0]
-			inRealm = true
-		case c == '/' && inRealm:
-			return bad("has a '/' in its realm")
-		case c == '/':
-			p.Components = append(p.Components, string(cur))
-			cur = cur[:0]
-		default:
-			cur = append(cur, c)
-		}
-	}
-	if !inRealm || len(cur) == 0 {
-		return bad("names no realm")
-	}
-	p.Realm = string(cur)
+	p.NameType = krb5NTPrincipal
 	return p, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/gsskit/gsskit/gss"
+	ccfile "github.com/gsskit/gsskit/internal/ccache"
 )
 
 // Kerberos name types (RFC 4120 §6.2, RFC 6111 for the well-known ones).
@@ -54,70 +55,19 @@ func parsePrincipal(s string) (principal, error) {
 // realm). With enterprise set the first unescaped '@' belongs to the single
 // component and '/' is an ordinary character, as in MIT's enterprise parsing.
 func parsePrincipalFlags(s string, enterprise bool) (p principal, hasRealm bool, err error) {
-	bad := func(why string) error {
-		return gss.NewError(gss.BadName, krbMinor(krb5ParseMalformed), gss.MechKrb5,
-			"malformed Kerberos principal "+strconv.Quote(s)+": "+why)
+	cp, hasRealm, err := ccfile.ParsePrincipal(s, enterprise)
+	if err != nil {
+		return principal{}, false, gss.NewError(gss.BadName, krbMinor(krb5ParseMalformed), gss.MechKrb5,
+			"malformed Kerberos principal "+strconv.Quote(s)+": "+err.Error())
 	}
-	p.nameType = ntPrincipal
+	p = principal{nameType: ntPrincipal, components: cp.Components, realm: cp.Realm}
 	if enterprise {
 		p.nameType = ntEnterprise
-	}
-	var cur []byte
-	inRealm := false
-	seenAt := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '\\' {
-			i++
-			if i == len(s) {
-				return principal{}, false, bad("ends with a lone backslash")
-			}
-			switch e := s[i]; e {
-			case 'n':
-				cur = append(cur, '\n')
-			case 't':
-				cur = append(cur, '\t')
-			case 'b':
-				cur = append(cur, '\b')
-			case '0':
-				cur = append(cur, 0)
-			default:
-				cur = append(cur, e)
-			}
-			continue
-		}
-		switch {
-		case c == '@' && enterprise && !seenAt && !inRealm:
-			seenAt = true
-			cur = append(cur, c)
-		case c == '@':
-			if inRealm {
-				return principal{}, false, bad("more than one realm separator '@'")
-			}
-			p.components = append(p.components, string(cur))
-			cur = cur[:0]
-			inRealm = true
-		case c == '/' && inRealm:
-			return principal{}, false, bad("'/' in the realm")
-		case c == '/' && !enterprise:
-			p.components = append(p.components, string(cur))
-			cur = cur[:0]
-		default:
-			cur = append(cur, c)
-		}
-	}
-	if inRealm {
-		p.realm = string(cur)
-	} else {
-		p.components = append(p.components, string(cur))
-	}
-	if len(p.components) == 1 && p.components[0] == "" && !inRealm {
-		return principal{}, false, bad("empty name")
 	}
 	if p.isAnonymous() {
 		p.nameType = ntWellknown
 	}
-	return p, inRealm, nil
+	return p, hasRealm, nil
 }
 
 // krb5ParseMalformed is MIT's KRB5_PARSE_MALFORMED, as an offset into the
