@@ -19,7 +19,7 @@ func TestParsePrincipal(t *testing.T) {
 		{"alice@", false, []string{"alice"}, "", true},
 		{`a\/b\@c\n@R`, false, []string{"a/b@c\n"}, "R", true},
 		{"alice@corp.example@EXAMPLE.COM", true, []string{"alice@corp.example"}, "EXAMPLE.COM", true},
-		{"a/b@R", true, []string{"a/b"}, "R", true},
+		{"a/b@c@R", true, []string{"a/b@c"}, "R", true},
 	} {
 		p, hasRealm, err := ParsePrincipal(c.in, c.enterprise)
 		if err != nil || !slices.Equal(p.Components, c.comps) || p.Realm != c.realm || hasRealm != c.hasRealm {
