@@ -33,9 +33,13 @@ var ErrClientClosed = errors.New("oncrpc: client closed")
 // is woken by a read deadline in the past; the stream keeps its place in
 // a half-read record for the next reader. Replies that arrive while
 // nobody waits, and the peer hanging up then, are read with the next
-// call. Any other net.Conn is read by a goroutine of its own, since a
-// deadline's error may mean something to the wrapper (it may take it
-// for a dead connection, or lose its place in its own framing).
+// call, or, when a call being written finds no room in the socket, by a
+// goroutine started for as long as that write waits: the peer may read
+// no more until its earlier replies are taken in. Any other net.Conn is
+// read by a goroutine of its own, since a deadline's error may mean
+// something to the wrapper (it may take it for a dead connection, or
+// lose its place in its own framing), as is any connection whose writes
+// cannot tell when they wait.
 type Client struct {
 	conn net.Conn
 	auth Auth
@@ -45,6 +49,8 @@ type Client struct {
 	// ends; rw is used only while holding it.
 	wlock chan struct{}
 	rw    *recordWriter
+	// blocked is set, while holding wlock, when the write waited for room.
+	blocked bool
 
 	mu      sync.Mutex
 	pending map[uint32]*pendingCall
@@ -57,6 +63,12 @@ type Client struct {
 	// longest waiting first. While any caller waits, someone reads.
 	reader             *pendingCall
 	waitHead, waitTail *pendingCall
+
+	// writeWaits is set while a write waits for room, and stopDrain, if
+	// not nil, stops the goroutine that reads meanwhile: while a write
+	// waits, someone reads too.
+	writeWaits bool
+	stopDrain  context.CancelFunc
 
 	readDone chan struct{} // closed when the read goroutine ends; nil without one
 }
@@ -108,9 +120,15 @@ func NewClient(conn net.Conn, cfg *Config) *Client {
 		pending: make(map[uint32]*pendingCall),
 		nextXid: binary.BigEndian.Uint32(seed[:]),
 	}
+	bs, selfRead := w.(blockingSink)
 	switch conn.(type) {
 	case *net.TCPConn, *net.UnixConn:
 	default:
+		selfRead = false
+	}
+	if selfRead {
+		bs.onWriteBlocked(c.writeBlocked)
+	} else {
 		c.reader = loopReader
 		c.readDone = make(chan struct{})
 		go c.readLoop()
@@ -408,7 +426,8 @@ func (c *Client) abandon(p *pendingCall) {
 }
 
 // passRole, with c.mu held, hands the reader's role to the caller waiting
-// longest, or to nobody.
+// longest, or, while a write waits, to a goroutine that reads meanwhile,
+// or to nobody.
 func (c *Client) passRole() {
 	if c.reader == loopReader {
 		return
@@ -417,6 +436,8 @@ func (c *Client) passRole() {
 	if c.reader != nil {
 		c.unwait(c.reader)
 		c.reader.ch <- readerRole
+	} else if c.writeWaits {
+		c.drain()
 	}
 }
 
@@ -482,12 +503,52 @@ func (c *Client) send(ctx context.Context, p *pendingCall, auth Auth, args Marsh
 	if e.b, err = ca.WrapArgs(e.b, off); err != nil {
 		return nil, err
 	}
-	if err := c.rw.write(e.b); err != nil {
+	err = c.rw.write(e.b)
+	if c.blocked {
+		c.blocked = false
+		c.mu.Lock()
+		c.writeWaits = false
+		if c.stopDrain != nil {
+			c.stopDrain()
+			c.stopDrain = nil
+		}
+		c.mu.Unlock()
+	}
+	if err != nil {
 		// A partial record would garble every later one.
 		c.fail(fmt.Errorf("oncrpc: sending call: %w", err))
 		return nil, c.failure()
 	}
 	return ca, nil
+}
+
+// writeBlocked is called, with wlock held, when a call being written
+// finds no room in the socket. If nobody reads, a goroutine takes the
+// reader's role until the write ends: the peer may be waiting to write
+// replies that nobody waits for, such as a late one to a call whose
+// caller gave up, and read nothing more until they are taken in.
+func (c *Client) writeBlocked() {
+	c.blocked = true
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writeWaits = true
+	if c.reader == nil {
+		c.drain()
+	}
+}
+
+// drain, with c.mu held, while a write waits and nobody reads, starts a
+// goroutine that reads until the write ends.
+func (c *Client) drain() {
+	if c.err != nil || c.stopDrain != nil {
+		return
+	}
+	// A call that is not pending: no reply is its own, so it reads until
+	// its context ends.
+	p := pendingPool.Get().(*pendingCall)
+	ctx, cancel := context.WithCancel(context.Background())
+	c.reader, c.stopDrain = p, cancel
+	go c.read(ctx, p)
 }
 
 // fail makes the connection unusable for the reason err (the first reason

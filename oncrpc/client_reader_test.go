@@ -494,3 +494,84 @@ func TestClientStaleInterrupt(t *testing.T) {
 	s.write(record(echoReply(x, args)))
 	wantEcho(t, <-r, "a")
 }
+
+// A call is written while nobody reads: the server, blocked writing the
+// large late reply to a call whose caller gave up, reads nothing more
+// until someone takes that reply in, and the call is too large for the
+// socket buffers. Someone must read while the call is written, or the
+// write and the server wait for each other for ever.
+func TestClientWritesWhileNobodyReads(t *testing.T) {
+	c, s := newScripted(t, unixPair)
+	ctxA, cancelA := context.WithCancel(context.Background())
+	a := echoAsync(ctxA, c, "a")
+	xa, _ := s.readCall()
+	waitUntil(func() bool { x, ok, _ := readers(c); return ok && x == xa })
+	cancelA()
+	if r := <-a; r.err != context.Canceled {
+		t.Fatalf("cancelled call: %v", r.err)
+	}
+
+	big := string(pattern(900<<10, 7))
+	go func() {
+		// The late reply, far larger than the socket buffers, and only
+		// then the next call, as a server that answers in turn does.
+		s.write(record(echoReply(xa, Marshal(nil, bytesArg(big)))))
+		x, args := s.readCall()
+		s.write(record(echoReply(x, args)))
+	}()
+	wantEcho(t, <-echoAsync(context.Background(), c, big), big)
+}
+
+// Callers write large calls, some giving up on them, to a server that
+// reads each call only once it has written the reply to the one before:
+// every call that waits gets its reply.
+func TestClientLargeCallsToServerInTurn(t *testing.T) {
+	c, s := newScripted(t, unixPair)
+	go func() {
+		for {
+			rec, err := s.rr.ReadRecord(nil)
+			if err != nil {
+				return
+			}
+			h, _, args, _ := parseCall(rec)
+			if _, err := s.conn.Write(record(echoReply(h.Xid, args))); err != nil {
+				return
+			}
+		}
+	}()
+	const callers, perCaller = 4, 25
+	var wg sync.WaitGroup
+	for g := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 5))
+			var out bytesArg
+			for i := range perCaller {
+				data := fmt.Sprintf("%d/%d/%s", g, i, pattern(rng.IntN(400<<10), byte(i)))
+				ctx, cancel := context.WithCancel(context.Background())
+				if rng.IntN(3) == 0 {
+					spins := rng.IntN(50)
+					go func() {
+						for range spins {
+							runtime.Gosched()
+						}
+						cancel()
+					}()
+				}
+				err := c.Call(ctx, testProg, 1, procEcho, bytesArg(data), &out)
+				cancel()
+				switch {
+				case err == context.Canceled:
+				case err != nil:
+					t.Errorf("caller %d call %d: %v", g, i, err)
+					return
+				case string(out) != data:
+					t.Errorf("caller %d call %d: wrong reply", g, i)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -162,6 +162,13 @@ type recordSink interface {
 	writeBuffers(bufs [][]byte) error
 }
 
+// A blockingSink is a recordSink that tells, by calling the function
+// given to onWriteBlocked, when a write finds no room and waits for it.
+type blockingSink interface {
+	recordSink
+	onWriteBlocked(func())
+}
+
 // writerSink is the recordSink of an io.Writer: one writev where the
 // writer is a connection that has it.
 type writerSink struct{ w io.Writer }

@@ -24,7 +24,13 @@ import (
 type rawSocket struct {
 	rc  syscall.RawConn
 	iov []syscall.Iovec
+
+	// writeBlocked, if set, is called when a write finds no room and is
+	// about to wait for it.
+	writeBlocked func()
 }
+
+func (s *rawSocket) onWriteBlocked(f func()) { s.writeBlocked = f }
 
 // socketIO returns what reads and writes conn: a rawSocket when conn is a
 // socket, conn itself otherwise.
@@ -87,6 +93,9 @@ func (s *rawSocket) writeBuffers(bufs [][]byte) error {
 		var errno syscall.Errno
 		err := s.rc.Write(func(fd uintptr) (ready bool) {
 			n, errno, ready = rawCall(syscall.SYS_WRITEV, fd, unsafe.Pointer(&s.iov[0]), len(s.iov))
+			if !ready && s.writeBlocked != nil {
+				s.writeBlocked()
+			}
 			return ready
 		})
 		clear(s.iov) // drop the references to the caller's buffers
