@@ -709,6 +709,60 @@ func TestLZ4BlockBuffer(t *testing.T) {
 	}
 }
 
+// FuzzCodecReaders: each codec's reader on arbitrary bytes, with any
+// magic and limit: never more than the limit, what a raw snappy block or
+// a checked lz4 frame gives is what the reference readers make of the same
+// bytes, and every codec this side writes reads back.
+func FuzzCodecReaders(f *testing.F) {
+	data := sample(3000)
+	for _, c := range allCodecs {
+		for magic := int8(0); magic <= 2; magic++ {
+			enc, _ := compress(c, magic, data)
+			f.Add(c, magic, uint32(len(data)), enc)
+		}
+	}
+	f.Add(byte(codecSnappy), int8(1), uint32(1<<20), snappy.Encode(nil, data))
+	enc, _ := zstd.NewWriter(nil)
+	f.Add(byte(codecZstd), int8(2), uint32(1<<20), enc.EncodeAll(data, nil))
+	var b bytes.Buffer
+	w := lz4.NewWriter(&b)
+	w.Apply(lz4.BlockSizeOption(lz4.Block256Kb), lz4.ChecksumOption(true), lz4.BlockChecksumOption(true), lz4.SizeOption(uint64(len(data))))
+	w.Write(data)
+	w.Close()
+	f.Add(byte(codecLZ4), int8(1), uint32(1<<20), b.Bytes())
+	f.Fuzz(func(t *testing.T, codec byte, magic int8, limit uint32, in []byte) {
+		codec = codec%4 + 1
+		magic = int8(uint8(magic) % 3)
+		lim := int(limit % (4 << 20))
+		out, err := decompress(codec, magic, in, lim)
+		if err == nil && len(out) > lim {
+			t.Fatalf("%d bytes out, limit %d", len(out), lim)
+		}
+		if err == nil {
+			switch {
+			case codec == codecSnappy && !bytes.HasPrefix(in, xerialMagic):
+				if ref, rerr := snappy.Decode(nil, in); rerr != nil || !bytes.Equal(ref, out) {
+					t.Fatalf("raw snappy: %d bytes, the reference %d: %v", len(out), len(ref), rerr)
+				}
+			case codec == codecLZ4 && magic > 0:
+				if ref, rerr := io.ReadAll(lz4.NewReader(bytes.NewReader(in))); rerr != nil || !bytes.Equal(ref, out) {
+					t.Fatalf("lz4: %d bytes, pierrec/lz4 %d: %v", len(out), len(ref), rerr)
+				}
+			}
+		}
+		if codec == codecZstd {
+			return
+		}
+		packed, err := compress(codec, magic, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back, err := decompress(codec, magic, packed, len(in)); err != nil || !bytes.Equal(back, in) {
+			t.Fatalf("%s round trip of %d bytes: %d back, %v", codecName(codec), len(in), len(back), err)
+		}
+	})
+}
+
 // TestProduceConversionErrors: a partition whose message set does not
 // convert is answered by the gateway, with the code a broker of the
 // client's day gives (UNSUPPORTED_COMPRESSION_TYPE for zstd, which a
