@@ -29,10 +29,13 @@ import (
 // which no message set may carry (KIP-110): there a broker answers
 // UNSUPPORTED_COMPRESSION_TYPE, and the old client never gets past those
 // records (a 0.9/0.10 one does not even know the code), so the gateway
-// sends them uncompressed instead. Data that does not decompress, or
-// inflates past maxDecompressed, fails the partition with CORRUPT_MESSAGE
-// (Produce) or ends the partition's data before it (Fetch), and the
-// gateway says so in its log.
+// sends them uncompressed instead. On Produce, a partition whose data does
+// not decompress or parse, or inflates past maxDecompressed, stays out of
+// the upstream request and the gateway answers it with CORRUPT_MESSAGE
+// (UNSUPPORTED_COMPRESSION_TYPE for zstd in a message set, as a broker
+// does below Produce v7). On Fetch such data ends the partition's data
+// before it, and the batches past what one response may inflate to in all
+// are left for the next fetch. The gateway logs each failure.
 
 const (
 	errCorruptMessage             int16 = 2
