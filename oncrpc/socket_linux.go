@@ -84,7 +84,9 @@ func (s *rawSocket) writeBuffers(bufs [][]byte) error {
 			if len(s.iov) == maxIovecs {
 				break
 			}
-			s.iov = append(s.iov, syscall.Iovec{Base: &b[0], Len: uint64(len(b))})
+			iov := syscall.Iovec{Base: &b[0]}
+			iov.SetLen(len(b)) // 32 bits wide on the 32-bit ports
+			s.iov = append(s.iov, iov)
 		}
 		if len(s.iov) == 0 {
 			return nil

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 )
@@ -115,4 +116,19 @@ func TestRawSocketEndsAndErrors(t *testing.T) {
 			t.Fatal("writes to a reset peer kept succeeding")
 		}
 	})
+}
+
+// The raw socket code builds for the 32-bit Linux ports too, whose iovec
+// lengths are 32 bits wide.
+func TestRawSocketBuildsOn32BitLinux(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the package for other ports")
+	}
+	for _, arch := range []string{"386", "arm"} {
+		cmd := exec.Command("go", "build", ".")
+		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+arch, "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("GOARCH=%s: %v\n%s", arch, err, out)
+		}
+	}
 }
