@@ -24,6 +24,7 @@ import (
 type rawSocket struct {
 	rc  syscall.RawConn
 	iov []syscall.Iovec
+	msg syscall.Msghdr // the writes' message header, where the port has sendmsg
 
 	// writeBlocked, if set, is called when a write finds no room and is
 	// about to wait for it.
@@ -59,7 +60,7 @@ func (s *rawSocket) Read(p []byte) (int, error) {
 	var n int
 	var errno syscall.Errno
 	err := s.rc.Read(func(fd uintptr) (ready bool) {
-		n, errno, ready = rawCall(syscall.SYS_READ, fd, unsafe.Pointer(&p[0]), len(p))
+		n, errno, ready = rawRead(fd, p)
 		return ready
 	})
 	switch {
@@ -94,7 +95,7 @@ func (s *rawSocket) writeBuffers(bufs [][]byte) error {
 		var n int
 		var errno syscall.Errno
 		err := s.rc.Write(func(fd uintptr) (ready bool) {
-			n, errno, ready = rawCall(syscall.SYS_WRITEV, fd, unsafe.Pointer(&s.iov[0]), len(s.iov))
+			n, errno, ready = s.rawWritev(fd)
 			if !ready && s.writeBlocked != nil {
 				s.writeBlocked()
 			}
@@ -122,12 +123,20 @@ func (s *rawSocket) writeBuffers(bufs [][]byte) error {
 	return nil
 }
 
-// rawCall makes the read or writev trap on the non-blocking socket fd,
-// again if a signal interrupted it; ready is false when the socket has
-// nothing to read or no room to write, and the poller must wait.
-func rawCall(trap, fd uintptr, p unsafe.Pointer, n int) (r int, errno syscall.Errno, ready bool) {
+// rawCall makes the read or write trap on the socket fd, which must not
+// wait, again if a signal interrupted it; ready is false when the socket
+// has nothing to read or no room to write, and the poller must wait.
+//
+// A trap that waited would hold its processor, unknown to the scheduler,
+// and stop the world's next stop (a garbage collection) from completing:
+// the whole process would hang. So where the port has them, the traps
+// are recvfrom and sendmsg with MSG_DONTWAIT, which do not wait even on a
+// socket whose open file was made blocking behind the connection's back
+// (os.File.Fd on the os.File of net.UnixConn.File, which exec.Cmd's
+// ExtraFiles does, makes it so).
+func rawCall(trap, fd uintptr, p unsafe.Pointer, a3, a4 uintptr) (r int, errno syscall.Errno, ready bool) {
 	for {
-		r, _, e := syscall.RawSyscall(trap, fd, uintptr(p), uintptr(n))
+		r, _, e := syscall.RawSyscall6(trap, fd, uintptr(p), a3, a4, 0, 0)
 		switch e {
 		case syscall.EINTR:
 			continue

@@ -2,11 +2,13 @@ package oncrpc
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -130,5 +132,33 @@ func TestRawSocketBuildsOn32BitLinux(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("GOARCH=%s: %v\n%s", arch, err, out)
 		}
+	}
+}
+
+// A connection whose open file was made blocking behind its back, as
+// os.File.Fd on the os.File from File does (exec.Cmd's ExtraFiles calls
+// it): a reader waiting for a reply must still wait in the poller, not in
+// a raw read that holds its processor and keeps a garbage collection from
+// ever stopping the world (the whole process hangs).
+func TestRawSocketMadeBlocking(t *testing.T) {
+	if runtime.GOARCH == "386" {
+		t.Skip("linux/386 reads with read, which waits on a blocking socket")
+	}
+	c, s := newScripted(t, unixPair)
+	f, err := c.conn.(*net.UnixConn).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Fd() // makes the open file, which the connection shares, blocking
+	for range 20 {
+		r := echoAsync(context.Background(), c, "a")
+		x, args := s.readCall()
+		for range 20 {
+			runtime.Gosched() // let the caller start reading
+		}
+		runtime.GC()
+		s.write(record(echoReply(x, args)))
+		wantEcho(t, <-r, "a")
 	}
 }
