@@ -94,6 +94,10 @@ type callDefaults struct {
 type establishment struct {
 	done chan struct{}
 	err  error
+	// abandoned: the establishment ended because the context of the
+	// caller running it ended, which says nothing about the others
+	// waiting for it; they try again.
+	abandoned bool
 }
 
 // clientContext is one established context. A ClientAuth replaces it when
@@ -335,14 +339,17 @@ func (a *ClientAuth) Refresh(ctx context.Context, stat oncrpc.AuthStat) error {
 		return stat
 	}
 	a.mu.Lock()
-	if f := a.flight; f != nil {
+	for f := a.flight; f != nil; f = a.flight {
 		a.mu.Unlock()
 		select {
 		case <-f.done:
-			return f.err
+			if !f.abandoned {
+				return f.err
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		a.mu.Lock()
 	}
 	cc := a.cur.Load()
 	if cc == nil {
@@ -370,6 +377,7 @@ func (a *ClientAuth) Refresh(ctx context.Context, stat oncrpc.AuthStat) error {
 		}
 	}
 	f.err = err
+	f.abandoned = err != nil && ctx.Err() != nil
 	a.flight = nil
 	close(f.done)
 	a.mu.Unlock()

@@ -293,3 +293,38 @@ func TestToyMechanismRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A re-establishment given up because its own caller's context ended does
+// not fail the calls that waited for it: they establish the context
+// themselves.
+func TestRefreshAbandonedByItsCaller(t *testing.T) {
+	_, _, a := toyPair(t, nil, nil)
+	a.cur.Load().dead.Store(true)
+
+	// The caller that starts the establishment has already given up.
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := a.Refresh(gone, oncrpc.RPCSECGSSCtxProblem); !errors.Is(err, context.Canceled) {
+		t.Fatalf("refresh with an ended context: %v", err)
+	}
+
+	// A waiter for an establishment that its caller abandons.
+	f := &establishment{done: make(chan struct{})}
+	a.mu.Lock()
+	a.flight = f
+	a.mu.Unlock()
+	waited := make(chan error, 1)
+	go func() { waited <- a.Refresh(context.Background(), oncrpc.RPCSECGSSCtxProblem) }()
+	time.Sleep(20 * time.Millisecond) // usually the waiter waits by now; either order must succeed
+	a.mu.Lock()
+	f.err, f.abandoned = context.Canceled, true
+	a.flight = nil
+	close(f.done)
+	a.mu.Unlock()
+	if err := <-waited; err != nil {
+		t.Fatalf("a waiter took over the abandoned establishment's error: %v", err)
+	}
+	if got, err := echo(context.Background(), a, []byte("after")); err != nil || string(got) != "after" {
+		t.Fatalf("echo on the new context: %q %v", got, err)
+	}
+}
