@@ -205,7 +205,12 @@ func saramaConfig(d *SaramaDialer) *sarama.Config {
 
 func consumeSarama(t *testing.T, e *kafkaEnv, d *SaramaDialer, topic string, n int) []string {
 	t.Helper()
-	c, err := sarama.NewConsumer([]string{e.addr}, saramaConfig(d))
+	return consumeSaramaWith(t, e, saramaConfig(d), topic, n)
+}
+
+func consumeSaramaWith(t *testing.T, e *kafkaEnv, cfg *sarama.Config, topic string, n int) []string {
+	t.Helper()
+	c, err := sarama.NewConsumer([]string{e.addr}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

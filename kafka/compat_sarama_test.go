@@ -72,30 +72,3 @@ func TestSaramaLegacyCodecs(t *testing.T) {
 		})
 	}
 }
-
-func consumeSaramaWith(t *testing.T, e *kafkaEnv, cfg *sarama.Config, topic string, n int) []string {
-	t.Helper()
-	c, err := sarama.NewConsumer([]string{e.addr}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	pc, err := c.ConsumePartition(topic, 0, sarama.OffsetOldest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	timeout := time.After(time.Minute)
-	var got []string
-	for len(got) < n {
-		select {
-		case m := <-pc.Messages():
-			got = append(got, string(m.Value))
-		case err := <-pc.Errors():
-			t.Fatal(err)
-		case <-timeout:
-			t.Fatalf("consumed %d of %d", len(got), n)
-		}
-	}
-	return got
-}
