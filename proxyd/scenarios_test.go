@@ -184,10 +184,7 @@ func TestReload(t *testing.T) {
 // SIGTERM stop, as systemd runs it.
 func TestProxyCommand(t *testing.T) {
 	r := interopRealm(t)
-	bin := filepath.Join(t.TempDir(), "gsskit")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/gsskit/gsskit/cmd/gsskit").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildProxy(t)
 	dir := proxytest.ShortTempDir(t)
 	cfg := proxytest.Config{DebugLevel: 1, Services: []proxytest.Service{{Name: "one", Keytab: r.Keytab("host/localhost"), CredUsage: "accept"}}}
 	l, err := proxytest.WriteConfig(dir, cfg)
