@@ -25,17 +25,24 @@ func storeService(realm *krbtest.Realm) proxytest.Service {
 	return proxytest.Service{Name: "ipstore", Keytab: realm.Keytab("host/localhost"), Trusted: true, AllowClientCCacheSync: true}
 }
 
-type acquireLeg struct {
-	arg AcquireCredArg
-	res AcquireCredRes
+// recordedLeg is one call the recorder saw, with its reply.
+type recordedLeg[A, R any] struct {
+	arg A
+	res R
 }
 
-// acquireLegs are the ACQUIRE_CRED calls the recorder saw, with replies.
-func acquireLegs(t *testing.T, rec *proxytest.Recorder) []acquireLeg {
+// recordedLegs decodes the recorder's calls of proc, each with its reply.
+func recordedLegs[A, R any, PA interface {
+	*A
+	oncrpc.Unmarshaler
+}, PR interface {
+	*R
+	oncrpc.Unmarshaler
+}](t *testing.T, rec *proxytest.Recorder, proc uint32) []recordedLeg[A, R] {
 	t.Helper()
-	var legs []acquireLeg
+	var legs []recordedLeg[A, R]
 	for _, r := range rec.Records() {
-		if r.Proc != ProcAcquireCred {
+		if r.Proc != proc {
 			continue
 		}
 		body, err := r.Body()
@@ -44,16 +51,15 @@ func acquireLegs(t *testing.T, rec *proxytest.Recorder) []acquireLeg {
 		}
 		switch r.Dir {
 		case proxytest.Call:
-			var a AcquireCredArg
-			if err := oncrpc.Unmarshal(body, &a); err != nil {
+			legs = append(legs, recordedLeg[A, R]{})
+			if err := oncrpc.Unmarshal(body, PA(&legs[len(legs)-1].arg)); err != nil {
 				t.Fatal(err)
 			}
-			legs = append(legs, acquireLeg{arg: a})
 		case proxytest.Reply:
 			if len(legs) == 0 {
-				t.Fatal("ACQUIRE_CRED reply without a call")
+				t.Fatalf("a reply to procedure %d without a call", proc)
 			}
-			if err := oncrpc.Unmarshal(body, &legs[len(legs)-1].res); err != nil {
+			if err := oncrpc.Unmarshal(body, PR(&legs[len(legs)-1].res)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -61,24 +67,19 @@ func acquireLegs(t *testing.T, rec *proxytest.Recorder) []acquireLeg {
 	return legs
 }
 
+// acquireLegs are the ACQUIRE_CRED calls the recorder saw, with replies.
+func acquireLegs(t *testing.T, rec *proxytest.Recorder) []recordedLeg[AcquireCredArg, AcquireCredRes] {
+	t.Helper()
+	return recordedLegs[AcquireCredArg, AcquireCredRes](t, rec, ProcAcquireCred)
+}
+
 // lastSyncedCred is the credential the last INIT_SEC_CONTEXT reply with
 // sync_creds carried, nil if none did.
 func lastSyncedCred(t *testing.T, rec *proxytest.Recorder) *Cred {
 	t.Helper()
 	var synced *Cred
-	for _, r := range rec.Records() {
-		if r.Proc != ProcInitSecContext || r.Dir != proxytest.Reply {
-			continue
-		}
-		body, err := r.Body()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var res InitSecContextRes
-		if err := oncrpc.Unmarshal(body, &res); err != nil {
-			t.Fatal(err)
-		}
-		if v, ok := FindOption(res.Options, OptSyncCreds); ok {
+	for _, l := range recordedLegs[InitSecContextArg, InitSecContextRes](t, rec, ProcInitSecContext) {
+		if v, ok := FindOption(l.res.Options, OptSyncCreds); ok {
 			var c Cred
 			if err := oncrpc.Unmarshal(v, &c); err != nil {
 				t.Fatal(err)

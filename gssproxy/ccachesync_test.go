@@ -44,36 +44,10 @@ func TestInterposerUsesSyncedCred(t *testing.T) {
 
 			// The first INIT_SEC_CONTEXT of each context (no context
 			// handle yet), with its reply.
-			type leg struct {
-				arg InitSecContextArg
-				res InitSecContextRes
-			}
-			var firsts []leg
-			var pending *InitSecContextArg
-			for _, r := range rec.Records() {
-				if r.Proc != ProcInitSecContext {
-					continue
-				}
-				body, err := r.Body()
-				if err != nil {
-					t.Fatal(err)
-				}
-				switch r.Dir {
-				case proxytest.Call:
-					var a InitSecContextArg
-					if err := oncrpc.Unmarshal(body, &a); err != nil {
-						t.Fatal(err)
-					}
-					pending = &a
-				case proxytest.Reply:
-					var res InitSecContextRes
-					if err := oncrpc.Unmarshal(body, &res); err != nil {
-						t.Fatal(err)
-					}
-					if pending != nil && pending.Context == nil {
-						firsts = append(firsts, leg{*pending, res})
-					}
-					pending = nil
+			var firsts []recordedLeg[InitSecContextArg, InitSecContextRes]
+			for _, l := range recordedLegs[InitSecContextArg, InitSecContextRes](t, rec, ProcInitSecContext) {
+				if l.arg.Context == nil {
+					firsts = append(firsts, l)
 				}
 			}
 			if len(firsts) != 2 {
