@@ -120,13 +120,10 @@ func NewClient(conn net.Conn, cfg *Config) *Client {
 		pending: make(map[uint32]*pendingCall),
 		nextXid: binary.BigEndian.Uint32(seed[:]),
 	}
-	bs, selfRead := w.(blockingSink)
-	switch conn.(type) {
-	case *net.TCPConn, *net.UnixConn:
-	default:
-		selfRead = false
-	}
-	if selfRead {
+	// Only a raw socket (socketIO gives one for TCP and Unix connections)
+	// says when a write is about to wait, which callers reading for
+	// themselves need to know.
+	if bs, selfRead := w.(blockingSink); selfRead {
 		bs.onWriteBlocked(c.writeBlocked)
 	} else {
 		c.reader = loopReader
